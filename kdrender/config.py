@@ -1,0 +1,78 @@
+"""The repo configuration: KubeDirectorConfig settings plus kdrender's own options, defaulted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# KubeDirector's webhook defaults for kd-global-config (spec section 4.4), except the naming
+# scheme: kdrender names objects after cluster and role by default (no random suffixes).
+KD_DEFAULTS = {
+    "defaultServiceType": "LoadBalancer",
+    "nativeSystemdSupport": False,
+    "requiredSecretPrefix": "",
+    "clusterSvcDomainBase": ".svc.cluster.local",
+    "defaultNamingScheme": "CrNameRole",
+    "backupClusterStatus": False,
+    "allowRestoreWithoutConnections": False,
+}
+
+# The configcli release KubeDirector bundles in its image (Makefile: configcli v0.8).
+DEFAULT_CONFIGCLI_URL = "https://github.com/bluek8s/configcli/archive/v0.8.tar.gz"
+DEFAULT_KUBERNETES_VERSION = (1, 29)
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: dict = field(default_factory=lambda: dict(KD_DEFAULTS))
+    namespace: str = "default"
+    recommended_labels: bool = True
+    instance_label: bool = True
+    kubernetes_version: tuple = DEFAULT_KUBERNETES_VERSION
+    sync_waves: bool = True
+    pvc_retention: dict | None = field(default_factory=lambda: {"whenDeleted": "Retain", "whenScaled": "Retain"})
+    agent: bool = True
+    configcli_url: str = DEFAULT_CONFIGCLI_URL
+    poll_seconds: int = 10
+    allow_empty: bool = False
+    source: str = ""
+
+    def get(self, key: str, default=None):
+        return self.settings.get(key, default)
+
+
+def parse_version(text: str) -> tuple[int, int] | None:
+    """``v1.29.3`` / ``1.29`` / ``1.29+`` -> (1, 29)."""
+    text = text.strip().lstrip("v")
+    parts = text.split(".")
+    try:
+        return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()))
+    except (IndexError, ValueError):
+        return None
+
+
+def make_config(settings: dict | None, options: dict | None, source: str = "") -> Config:
+    """Apply defaults to already validated settings and kdrender options."""
+    merged = dict(KD_DEFAULTS)
+    for key, value in (settings or {}).items():
+        if value is not None:
+            merged[key] = value
+    opts = options or {}
+    agent = opts.get("agent") or {}
+    kwargs = {}
+    if "pvcRetention" in opts:
+        kwargs["pvc_retention"] = opts["pvcRetention"]
+    version = parse_version(str(opts["kubernetesVersion"])) if "kubernetesVersion" in opts else None
+    return Config(
+        settings=merged,
+        namespace=opts.get("namespace", "default"),
+        recommended_labels=opts.get("recommendedLabels", True),
+        instance_label=opts.get("instanceLabel", True),
+        kubernetes_version=version or DEFAULT_KUBERNETES_VERSION,
+        sync_waves=opts.get("syncWaves", True),
+        agent=agent.get("enabled", True),
+        configcli_url=agent.get("configcliURL", DEFAULT_CONFIGCLI_URL),
+        poll_seconds=agent.get("pollSeconds", 10),
+        allow_empty=opts.get("allowEmpty", False),
+        source=source,
+        **kwargs,
+    )

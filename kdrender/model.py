@@ -1,0 +1,39 @@
+"""The validated, defaulted model that rendering works from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import Config
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    file: str
+    spec: dict  # defaulted v1beta1 spec
+
+    def role(self, role_id: str) -> dict:
+        for role in self.spec["roles"]:
+            if role["id"] == role_id:
+                return role
+        raise KeyError(role_id)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    namespace: str
+    file: str
+    spec: dict  # defaulted v1beta1 spec
+    app: App
+    api_version: str  # as written in the file
+
+
+@dataclass
+class Model:
+    config: Config
+    apps: dict = field(default_factory=dict)  # name -> App
+    clusters: list = field(default_factory=list)  # sorted by (namespace, name)
+    notices: list = field(default_factory=list)  # one-line messages for stderr (deprecations)
+    warnings: list = field(default_factory=list)  # Problems that do not stop rendering

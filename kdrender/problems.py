@@ -1,0 +1,73 @@
+"""Problems found in user input, and how they are located and formatted.
+
+Every stage reports mistakes as :class:`Problem` values instead of raising, so that
+all problems of a repo are reported at once.  A problem knows its file, line and
+column (1-based) and the field path inside the document, e.g.
+``spec.roles[1].members``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Iterable
+
+
+Path = tuple  # a path of str keys and int indexes
+
+
+def format_path(path: Iterable) -> str:
+    """``('spec', 'roles', 1, 'members')`` -> ``spec.roles[1].members``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif out:
+            out += "." + str(part)
+        else:
+            out = str(part)
+    return out
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+    rule: str = field(default="", compare=False)
+    level: str = field(default="error", compare=False)
+
+    def text(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+    def github(self) -> str:
+        def esc(s: str) -> str:
+            return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        title = f" title={self.rule}" if self.rule else ""
+        kind = "error" if self.level == "error" else "warning"
+        msg = f"{self.path}: {self.message}" if self.path else self.message
+        return f"::{kind} file={self.file},line={self.line},col={self.column}{title.replace(' ', ',', 1) if title else ''}::{esc(msg)}"
+
+    def as_dict(self) -> dict:
+        return {"file": self.file, "line": self.line, "column": self.column, "path": self.path,
+                "message": self.message, "rule": self.rule, "level": self.level}
+
+
+def format_problems(problems: list[Problem], fmt: str = "text") -> str:
+    problems = sorted(problems)
+    if fmt == "json":
+        return json.dumps([p.as_dict() for p in problems], indent=2, sort_keys=True)
+    if fmt == "github":
+        return "\n".join(p.github() for p in problems)
+    return "\n".join(p.text() for p in problems)
+
+
+class UserError(Exception):
+    """A mistake in user input that stops the run; carries the problems to print."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("\n".join(p.text() for p in problems))
+        self.problems = problems

@@ -1,0 +1,36 @@
+"""volume-projections: projected PVC mount paths must be unique in the role and not clash with system mounts.
+
+System mounts are ``/tmp``, ``/run``, ``/run/lock``, the role's secret mount, ``/dev/shm`` and,
+for systemd apps, the cgroup mounts.  KubeDirector: "Specified mountPath(p) for role(r) is
+invalid. It must be unique within the role." and "... It clashes with system generated mountPath."
+A claim used by more than one member needs ReadWriteMany or ReadOnlyMany access; that cannot be
+checked without a cluster.
+"""
+
+import posixpath
+
+ID = "volume-projections"
+TARGET = "cluster"
+
+
+def check(ctx):
+    secret_default = ctx.spec.get("defaultSecret")
+    systemd = bool((ctx.app or {}).get("systemdRequired")) and not ctx.config.get("nativeSystemdSupport")
+    for i, role in enumerate(ctx.spec.get("roles") or []):
+        system = {"/tmp", "/run", "/run/lock"}
+        secret = role.get("secret", secret_default)
+        if isinstance(secret, dict) and secret.get("mountPath"):
+            system.add(posixpath.normpath(secret["mountPath"]))
+        if role.get("sharedMemory"):
+            system.add("/dev/shm")
+        if systemd:
+            system |= {"/sys/fs/cgroup", "/sys/fs/cgroup/systemd"}
+        seen = set()
+        for j, projection in enumerate(role.get("volumeProjections") or []):
+            mount = posixpath.normpath(projection.get("mountPath", ""))
+            path = ("spec", "roles", i, "volumeProjections", j, "mountPath")
+            if mount in seen:
+                yield path, f"Specified mountPath({projection.get('mountPath')}) for role({role.get('id')}) is invalid. It must be unique within the role."
+            elif mount in system:
+                yield path, f"Specified mountPath({projection.get('mountPath')}) for role({role.get('id')}) is invalid. It clashes with system generated mountPath."
+            seen.add(mount)

@@ -1,0 +1,126 @@
+"""Structural checks: the JSON Schemas shipped in ``kdrender/schemas`` applied with ``jsonschema``.
+
+Errors become problems with the field path, and unknown fields get a "did you mean" hint.
+``jsonschema`` is imported only when a schema check actually runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from functools import lru_cache
+
+from .load import Document
+
+SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schemas")
+KINDS = {
+    "KubeDirectorApp": "KubeDirectorApp.json",
+    "KubeDirectorCluster": "KubeDirectorCluster.json",
+    "KubeDirectorConfig": "KubeDirectorConfig.json",
+    "RepoConfig": "RepoConfig.json",
+}
+_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
+               "number": "a number", "boolean": "true or false", "null": "null"}
+
+
+def _load(name: str) -> dict:
+    with open(os.path.join(SCHEMA_DIR, name), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@lru_cache(maxsize=None)
+def _validator(kind: str):
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    resources = []
+    for name in os.listdir(SCHEMA_DIR):
+        if name.endswith(".json"):
+            schema = _load(name)
+            resources.append((schema["$id"], Resource.from_contents(schema)))
+    registry = Registry().with_resources(resources)
+    return Draft202012Validator(_load(KINDS[kind]), registry=registry)
+
+
+def _resolve(ref: str) -> dict:
+    """Follow a ``file.json#/pointer`` reference between our own schema files."""
+    name, _, pointer = ref.partition("#")
+    node = _load(name)
+    for part in pointer.strip("/").split("/") if pointer.strip("/") else []:
+        node = node[part]
+    return node
+
+
+def _allowed_properties(schema: dict) -> list[str]:
+    names = set(schema.get("properties", {}))
+    refs = [schema["$ref"]] if "$ref" in schema else []
+    refs += [sub["$ref"] for sub in schema.get("allOf", []) if "$ref" in sub]
+    for ref in refs:
+        names |= set(_resolve(ref).get("properties", {}))
+    return sorted(names)
+
+
+def _type_text(types) -> str:
+    types = [types] if isinstance(types, str) else list(types)
+    return " or ".join(_TYPE_NAMES.get(t, t) for t in types if t != "null") or "null"
+
+
+def _describe(value) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if value is None:
+        return "null"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _messages(error, validator):
+    """Yield (path, message) for one jsonschema error."""
+    path = tuple(error.absolute_path)
+    kind = error.validator
+    if kind in ("anyOf", "oneOf") and error.context:
+        # report the branch that got furthest, not "is not valid under any of the given schemas"
+        deepest = max(error.context, key=lambda e: (len(e.absolute_path), -len(e.schema_path)))
+        yield from _messages(deepest, validator)
+        return
+    if kind in ("additionalProperties", "unevaluatedProperties"):
+        allowed = _allowed_properties(error.schema)
+        for key in sorted(k for k in error.instance if k not in allowed):
+            hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            more = f"; did you mean {hint[0]!r}?" if hint else (
+                f"; known fields: {', '.join(allowed)}" if allowed and len(allowed) <= 12 else "")
+            yield path + (key,), f"unknown field {key!r}{more}"
+        return
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        yield path, f"missing required field {missing!r}"
+        return
+    if kind == "type":
+        yield path, f"must be {_type_text(error.validator_value)}, not {_describe(error.instance)}"
+        return
+    if kind == "pattern":
+        if error.schema.get("description", "").startswith("A Kubernetes quantity"):
+            yield path, f"{_describe(error.instance)} is not a Kubernetes quantity (like 2, 500m, 4Gi)"
+        else:
+            yield path, f"{_describe(error.instance)} does not match the pattern {error.validator_value}"
+        return
+    if kind in ("enum", "const"):
+        options = error.validator_value if kind == "enum" else [error.validator_value]
+        yield path, f"{_describe(error.instance)} is not one of: {', '.join(map(str, options))}"
+        return
+    yield path, error.message
+
+
+def check(doc: Document, kind: str) -> list:
+    """Problems of ``doc`` against the schema of ``kind``."""
+    validator = _validator(kind)
+    problems = []
+    for error in validator.iter_errors(doc.data):
+        for path, message in _messages(error, validator):
+            problems.append(doc.problem(path, message, "schema"))
+    return sorted(set(problems))

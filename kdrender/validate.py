@@ -1,0 +1,142 @@
+"""Stage 2, validate: schemas, KubeDirector's admission rules and repo-wide checks.
+
+``validate_repo`` takes what ``load`` read and returns the defaulted model together with
+every problem found; rendering starts only when there are no errors.  Defaulting (stage 3)
+is interleaved where KubeDirector's webhook needs it: cluster rules see the defaulted app.
+"""
+
+from __future__ import annotations
+
+import re
+
+from . import schema
+from .config import make_config
+from .default import default_app, default_cluster
+from .load import CONFIG_FILE, Document, RepoFiles
+from .model import App, Cluster, Model
+from .normalize import API_VERSIONS, V1ALPHA1, normalize_app, normalize_cluster, normalize_config
+from .problems import Problem
+from .rules import AppContext, ClusterContext, RepoContext, rules_for
+
+_LEGACY_SERVICE_ID = re.compile(r"^spec\.(services\[\d+\]\.id|config\.roleServices\[\d+\]\.serviceIDs\[\d+\])$")
+_NORMALIZE = {
+    "KubeDirectorApp": normalize_app,
+    "KubeDirectorCluster": normalize_cluster,
+    "KubeDirectorConfig": normalize_config,
+}
+
+
+def _kind_problem(doc: Document, expected: str) -> Problem | None:
+    data = doc.data
+    if not isinstance(data, dict):
+        return doc.problem((), f"a {expected} must be a mapping, not {type(data).__name__}", "schema")
+    kind = data.get("kind")
+    if kind not in _NORMALIZE:
+        return doc.problem(("kind",) if "kind" in data else (),
+                           f"kind {kind!r} is not a KubeDirector kind (expected {expected})", "schema")
+    if data.get("apiVersion") not in API_VERSIONS:
+        return doc.problem(("apiVersion",) if "apiVersion" in data else (),
+                           f"apiVersion {data.get('apiVersion')!r} is not one of: {', '.join(API_VERSIONS)}", "schema")
+    return None
+
+
+def _structure(doc: Document, expected: str, notices: list) -> tuple[Document | None, list[Problem]]:
+    """Kind and version dispatch, normalization and the schema check of one document."""
+    problem = _kind_problem(doc, expected)
+    if problem:
+        return None, [problem]
+    if doc.api_version == V1ALPHA1:
+        notices.append(f"{doc.file}: {V1ALPHA1} is deprecated; kdrender reads it as kubedirector.hpe.com/v1beta1")
+    legacy = doc.api_version == V1ALPHA1
+    doc = _NORMALIZE[doc.kind](doc)
+    problems = schema.check(doc, doc.kind)
+    if legacy:  # 2018 service ids were free text; they are kept (see normalize)
+        problems = [p for p in problems if not _LEGACY_SERVICE_ID.match(p.path)]
+    return (None if problems else doc), problems
+
+
+def _run(rule, ctx, doc: Document) -> list[Problem]:
+    level = getattr(rule, "LEVEL", "error")
+    return [doc.problem(path, message, rule.ID, level) for path, message in rule.check(ctx)]
+
+
+def _config(repo: RepoFiles, notices: list) -> tuple[object, list[Problem]]:
+    problems: list[Problem] = []
+    settings: dict | None = None
+    options: dict = {}
+    source = ""
+    for doc in repo.configs:
+        if doc.file == CONFIG_FILE and not (isinstance(doc.data, dict) and doc.data.get("kind")):
+            if not isinstance(doc.data, dict):
+                problems.append(doc.problem((), "kdrender.yaml must be a mapping of settings", "schema"))
+                continue
+            found = schema.check(doc, "RepoConfig")
+            problems.extend(found)
+            if found:
+                continue
+            doc_settings = {k: v for k, v in doc.data.items() if k != "kdrender"}
+            options = doc.data.get("kdrender") or {}
+        else:
+            checked, found = _structure(doc, "KubeDirectorConfig", notices)
+            problems.extend(found)
+            if checked is None:
+                continue
+            doc_settings = checked.data.get("spec") or {}
+        if settings is not None and doc_settings:
+            problems.append(doc.problem((), f"KubeDirectorConfig settings are already defined in {source}; "
+                                            "keep them in one place", "duplicate-object"))
+            continue
+        if doc_settings or settings is None:
+            settings, source = doc_settings, doc.file
+    return make_config(settings, options, source), problems
+
+
+def validate_repo(repo: RepoFiles, namespace: str | None = None) -> tuple[Model, list[Problem]]:
+    """Check everything and build the model.  ``namespace`` overrides the repo's default namespace."""
+    notices: list[str] = []
+    problems: list[Problem] = list(repo.problems)
+    config, found = _config(repo, notices)
+    problems.extend(found)
+    model = Model(config=config, notices=notices)
+    default_namespace = namespace or config.namespace
+
+    app_ctxs = []
+    for doc in repo.catalog:
+        checked, found = _structure(doc, "KubeDirectorApp", notices)
+        problems.extend(found)
+        if checked is None:
+            continue
+        ctx = AppContext(checked)
+        found = [p for rule in rules_for("app") for p in _run(rule, ctx, checked)]
+        problems.extend(found)
+        app_ctxs.append(ctx)
+        if not found and checked.name not in model.apps:
+            model.apps[checked.name] = App(checked.name, checked.file, default_app(ctx.spec))
+
+    cluster_ctxs = []
+    for doc in repo.clusters:
+        checked, found = _structure(doc, "KubeDirectorCluster", notices)
+        problems.extend(found)
+        if checked is None:
+            continue
+        app_name = checked.data["spec"]["app"]
+        app = model.apps.get(app_name)
+        ns = (checked.data["metadata"].get("namespace") or default_namespace)
+        ctx = ClusterContext(checked, app.spec if app else None, app_name, config, ns)
+        if app is None and any(a.doc.name == app_name for a in app_ctxs):
+            continue  # the app itself is broken; its problems are reported already
+        found = [p for rule in rules_for("cluster") for p in _run(rule, ctx, checked)]
+        errors = [p for p in found if p.level == "error"]
+        problems.extend(errors)
+        model.warnings.extend(p for p in found if p.level != "error")
+        cluster_ctxs.append(ctx)
+        if not errors:
+            spec = default_cluster(ctx.spec, app.spec, config.settings)
+            model.clusters.append(Cluster(checked.name, ns, checked.file, spec, app, doc.api_version))
+
+    repo_ctx = RepoContext(cluster_ctxs, app_ctxs)
+    for rule in rules_for("repo"):
+        for doc, path, message in rule.check(repo_ctx):
+            problems.append(doc.problem(path, message, rule.ID))
+    model.clusters.sort(key=lambda c: (c.namespace, c.name, c.file))
+    return model, sorted(set(problems))
