@@ -28,6 +28,7 @@ class Cluster:
     spec: dict  # defaulted v1beta1 spec
     app: App
     api_version: str  # as written in the file
+    position: tuple = (1, 1)  # line and column of metadata.name, for problems found later
 
 
 @dataclass

@@ -68,6 +68,7 @@ def format_problems(problems: list[Problem], fmt: str = "text") -> str:
 class UserError(Exception):
     """A mistake in user input that stops the run; carries the problems to print."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], model=None):
         super().__init__("\n".join(p.text() for p in problems))
         self.problems = problems
+        self.model = model

@@ -79,14 +79,42 @@ def _describe(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+SECRET_FIELDS = ("secretKeys", "masterEncryptionKey")
+
+
+def _is_secret(path: tuple) -> bool:
+    return any(part in SECRET_FIELDS for part in path if isinstance(part, str))
+
+
 def _messages(error, validator):
-    """Yield (path, message) for one jsonschema error."""
+    """Yield (path, message) for one jsonschema error; values of secret fields are never quoted."""
+    path = tuple(error.absolute_path)
+    for p, message in _raw_messages(error, validator):
+        if _is_secret(p) and not message.startswith(("unknown field", "missing required")):
+            message = _secret_message(error)
+        yield p, message
+
+
+def _secret_message(error) -> str:
+    kind = error.validator
+    if kind == "type":
+        return f"must be {_type_text(error.validator_value)} (the value is secret and not shown)"
+    if kind == "pattern":
+        return "does not have the expected form (the value is secret and not shown)"
+    return f"is invalid ({kind}; the value is secret and not shown)"
+
+
+def _raw_messages(error, validator):
     path = tuple(error.absolute_path)
     kind = error.validator
     if kind in ("anyOf", "oneOf") and error.context:
-        # report the branch that got furthest, not "is not valid under any of the given schemas"
-        deepest = max(error.context, key=lambda e: (len(e.absolute_path), -len(e.schema_path)))
-        yield from _messages(deepest, validator)
+        # report the branch that got furthest, not "is not valid under any of the given schemas";
+        # a branch that wants another type for this very value (e.g. null) did not get anywhere
+        depth = len(error.absolute_path)
+        branches = [e for e in error.context
+                    if not (e.validator == "type" and len(e.absolute_path) == depth)] or error.context
+        deepest = max(branches, key=lambda e: (len(e.absolute_path), -len(e.schema_path)))
+        yield from _raw_messages(deepest, validator)
         return
     if kind in ("additionalProperties", "unevaluatedProperties"):
         allowed = _allowed_properties(error.schema)

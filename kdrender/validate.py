@@ -60,7 +60,7 @@ def _run(rule, ctx, doc: Document) -> list[Problem]:
     return [doc.problem(path, message, rule.ID, level) for path, message in rule.check(ctx)]
 
 
-def _config(repo: RepoFiles, notices: list) -> tuple[object, list[Problem]]:
+def _config(repo: RepoFiles, notices: list, overrides: dict) -> tuple[object, list[Problem]]:
     problems: list[Problem] = []
     settings: dict | None = None
     options: dict = {}
@@ -88,14 +88,19 @@ def _config(repo: RepoFiles, notices: list) -> tuple[object, list[Problem]]:
             continue
         if doc_settings or settings is None:
             settings, source = doc_settings, doc.file
-    return make_config(settings, options, source), problems
+    return make_config(settings, {**options, **overrides}, source), problems
 
 
-def validate_repo(repo: RepoFiles, namespace: str | None = None) -> tuple[Model, list[Problem]]:
-    """Check everything and build the model.  ``namespace`` overrides the repo's default namespace."""
+def validate_repo(repo: RepoFiles, namespace: str | None = None,
+                  options: dict | None = None) -> tuple[Model, list[Problem]]:
+    """Check everything and build the model.
+
+    ``namespace`` overrides the repo's default namespace; ``options`` override kdrender
+    options of kdrender.yaml (from the command line or Argo CD parameters).
+    """
     notices: list[str] = []
     problems: list[Problem] = list(repo.problems)
-    config, found = _config(repo, notices)
+    config, found = _config(repo, notices, options or {})
     problems.extend(found)
     model = Model(config=config, notices=notices)
     default_namespace = namespace or config.namespace
@@ -132,7 +137,8 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None) -> tuple[Model,
         cluster_ctxs.append(ctx)
         if not errors:
             spec = default_cluster(ctx.spec, app.spec, config.settings)
-            model.clusters.append(Cluster(checked.name, ns, checked.file, spec, app, doc.api_version))
+            model.clusters.append(Cluster(checked.name, ns, checked.file, spec, app, doc.api_version,
+                                          checked.where(("metadata", "name"))))
 
     repo_ctx = RepoContext(cluster_ctxs, app_ctxs)
     for rule in rules_for("repo"):

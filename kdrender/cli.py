@@ -1,0 +1,209 @@
+"""The command line: thin wrappers around the pipeline stages.
+
+Exit codes: 0 success, 1 problems in the input (or a golden mismatch), 2 usage errors.
+Heavy modules are imported inside the commands so that ``kdrender generate`` stays light.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from . import __version__
+from .problems import UserError, format_problems
+
+
+def _fail(exc: UserError, fmt: str = "text") -> None:
+    text = format_problems(exc.problems, fmt)
+    click.echo(text, err=fmt == "text" or fmt == "github")
+    if fmt == "json":
+        pass
+    n = len(exc.problems)
+    click.echo(f"kdrender: {n} problem{'s' if n != 1 else ''} found", err=True)
+    sys.exit(1)
+
+
+def _notices(model) -> None:
+    for line in getattr(model, "notices", []) or []:
+        click.echo(f"notice: {line}", err=True)
+    for warning in getattr(model, "warnings", []) or []:
+        click.echo(f"warning: {warning.text()}", err=True)
+
+
+REPO = click.argument("repo", required=False, default=".", type=click.Path(file_okay=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kdrender")
+def main() -> None:
+    """Render KubeDirector apps and clusters into Kubernetes manifest bundles, without an operator."""
+
+
+@main.command()
+@REPO
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True)
+def validate(repo: str, fmt: str) -> None:
+    """Check the catalog, clusters and kdrender.yaml of REPO; print every problem."""
+    from .load import load_repo
+    from .validate import validate_repo
+
+    if not os.path.isdir(repo):
+        raise click.BadParameter(f"{repo!r} is not a directory", param_hint="REPO")
+    model, problems = validate_repo(load_repo(repo))
+    _notices(model)
+    errors = [p for p in problems if p.level == "error"]
+    if fmt == "json":
+        click.echo(format_problems(problems, "json"))
+    elif problems:
+        click.echo(format_problems(problems, fmt))
+    if errors:
+        click.echo(f"kdrender: {len(errors)} problem{'s' if len(errors) != 1 else ''} found", err=True)
+        sys.exit(1)
+    if fmt == "text":
+        click.echo(f"{len(model.apps)} apps, {len(model.clusters)} clusters: no problems", err=True)
+
+
+@main.command()
+@REPO
+def apps(repo: str) -> None:
+    """List the catalog like `kubectl get KubeDirectorApp`."""
+    from .load import load_repo
+    from .validate import validate_repo
+
+    model, problems = validate_repo(load_repo(repo))
+    rows = [("NAME", "APP NAME", "VERSION", "ROLES")]
+    for name in sorted(model.apps):
+        spec = model.apps[name].spec
+        roles = ",".join(f"{r['id']}({r['cardinality']})" for r in spec["roles"])
+        rows.append((name, spec["label"]["name"], spec["version"], roles))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        click.echo("   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "   " + row[3])
+    catalog_errors = [p for p in problems if p.level == "error" and p.file.startswith("catalog/")]
+    if catalog_errors:
+        click.echo(format_problems(catalog_errors), err=True)
+        sys.exit(1)
+
+
+@main.command()
+def rules() -> None:
+    """Describe every validation rule."""
+    from .rules import RULES
+
+    for rule in RULES:
+        doc = (rule.__doc__ or "").strip()
+        click.echo(f"{rule.ID} ({rule.TARGET})\n    " + doc.replace("\n", "\n    ") + "\n")
+
+
+def _render(root: str, cluster_files=None, namespace=None, options=None):
+    from .pipeline import load_model, render_model
+
+    model = load_model(root, cluster_files, namespace=namespace, options=options)
+    _notices(model)
+    return model, render_model(model)
+
+
+def _repo_relative(root: str, paths) -> list[str]:
+    rels = []
+    for path in paths:
+        rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root)).replace(os.sep, "/")
+        if rel.startswith("../") or rel == "..":
+            raise click.BadParameter(f"{path!r} is not inside the repo {root!r}", param_hint="FILE")
+        rels.append(rel)
+    return rels
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--repo", default=".", show_default=True, type=click.Path(file_okay=False, exists=True),
+              help="The repo whose catalog/ and kdrender.yaml apply.")
+@click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+def render(files, repo: str, output: str) -> None:
+    """Print the bundle of the cluster FILEs as one stream."""
+    from .emit import json_stream, yaml_stream
+
+    try:
+        _, rendered = _render(repo, _repo_relative(repo, files))
+    except UserError as exc:
+        _fail(exc)
+    objects = [obj for _, _, objs in rendered for obj in objs]
+    click.echo((json_stream if output == "json" else yaml_stream)(objects), nl=False)
+
+
+@main.command()
+@REPO
+def build(repo: str) -> None:
+    """Render every cluster of REPO into golden/<namespace>/<cluster>/ (replaced atomically)."""
+    from .compare import write_tree
+    from .emit import bundle_files
+
+    try:
+        _, rendered = _render(repo)
+    except UserError as exc:
+        _fail(exc)
+    files = bundle_files(rendered)
+    write_tree(repo, files)
+    click.echo(f"wrote {len(files)} files for {len(rendered)} clusters to {os.path.join(repo, 'golden')}", err=True)
+
+
+@main.command()
+@REPO
+def check(repo: str) -> None:
+    """Compare what REPO renders with its committed golden/ tree."""
+    from .compare import GOLDEN, compare, read_tree
+    from .emit import bundle_files
+
+    try:
+        _, rendered = _render(repo)
+    except UserError as exc:
+        _fail(exc)
+    golden = os.path.join(repo, GOLDEN)
+    if not os.path.isdir(golden):
+        click.echo(f"kdrender: {golden} does not exist; run `kdrender build` and commit it", err=True)
+        sys.exit(1)
+    messages = compare(bundle_files(rendered), read_tree(golden))
+    if messages:
+        click.echo("\n".join(messages))
+        click.echo(f"kdrender: golden/ is out of date ({len(messages)} files); run `kdrender build`", err=True)
+        sys.exit(1)
+    click.echo("golden/ is up to date", err=True)
+
+
+@main.command()
+def generate() -> None:
+    """Argo CD plugin entry point: render the app path's clusters as a JSON stream on stdout.
+
+    Only Kubernetes objects go to stdout; any problem goes to stderr with a non-zero exit and
+    nothing on stdout.  See kdrender/argocd.py for the parameters and environment it reads.
+    """
+    from .argocd import ParameterError, find_root, options_from, select_files
+    from .emit import json_stream
+
+    try:
+        options, namespace, globs = options_from(os.environ)
+    except ParameterError as exc:
+        click.echo(f"kdrender generate: {exc}", err=True)
+        sys.exit(2)
+    root = find_root(os.getcwd())
+    if root is None:
+        click.echo("kdrender generate: no kdrender repo here (no catalog/ or kdrender.yaml in this folder or above)",
+                   err=True)
+        sys.exit(1)
+    files = select_files(root, os.getcwd(), globs)
+    try:
+        model, rendered = _render(root, files, namespace=namespace, options=options)
+    except UserError as exc:
+        _fail(exc)
+    objects = [obj for _, _, objs in rendered for obj in objs]
+    if not objects and not model.config.allow_empty:
+        click.echo("kdrender generate: no objects rendered (no clusters selected); refusing to send an empty "
+                   "manifest set, which would prune everything. Set the parameter allow-empty=true to allow it.",
+                   err=True)
+        sys.exit(1)
+    sys.stdout.write(json_stream(objects))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,33 @@
+"""The straight line: load -> validate -> default -> resolve -> render -> emit.
+
+Each step lives in its own module; this one only chains them and turns problems into
+:class:`UserError` so the CLI can print them.
+"""
+
+from __future__ import annotations
+
+from .load import load_repo
+from .model import Model
+from .problems import UserError
+
+
+def load_model(root: str, cluster_files: list[str] | None = None, namespace: str | None = None,
+               options: dict | None = None) -> Model:
+    """Load and validate a repo; raise UserError with every problem when there are any."""
+    from .validate import validate_repo
+
+    repo = load_repo(root, cluster_files)
+    model, problems = validate_repo(repo, namespace=namespace, options=options)
+    errors = [p for p in problems if p.level == "error"]
+    if errors:
+        raise UserError(errors, model)
+    return model
+
+
+def render_model(model: Model) -> list:
+    """All objects of all clusters, as (namespace, cluster, objects) triples, in a stable order."""
+    from .render import render_cluster
+    from .resolve import resolve_model
+
+    resolved = resolve_model(model)
+    return [(rc.cluster.namespace, rc.cluster.name, render_cluster(rc, resolved)) for rc in resolved.clusters]

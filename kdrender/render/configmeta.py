@@ -1,0 +1,252 @@
+"""configmeta and the in-pod agent: what KubeDirector writes into members at runtime, rendered at build time.
+
+Per cluster, when any role has a setup package or file injections (and the agent is enabled):
+
+* ConfigMap ``<headless>-configmeta``: ``configmeta.json`` (the document every member shares,
+  without its ``node`` section), ``<pod>.node.json`` per member, ``members`` (``<role> <fqdn>``
+  lines) and ``connections`` (a version of the connected clusters).  The agent joins the shared
+  document and the member's ``node`` into ``/etc/guestconfig/configmeta.json``.  Splitting keeps
+  a 1000-member cluster well under the 1 MiB ConfigMap limit.
+* ConfigMap ``<headless>-kd-agent``: ``kd-agent.sh`` and one ``<role>.env`` (plus
+  ``<role>.injections``) per role.
+
+Both are mounted without ``subPath`` so kubelet refreshes them in running pods; pods never
+restart for membership changes.  No secret value is ever written: ``secret_keys`` are left out
+and connected ConfigMaps and Secrets are mounted under ``/etc/kd/connections/`` instead of being
+copied into configmeta.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from ..k8s import quantity_value, parse_quantity
+from .common import metadata, with_wave
+
+CONFIGMETA_DIR = "/etc/kd/configmeta"
+AGENT_DIR = "/etc/kd/agent"
+CONNECTIONS_DIR = "/etc/kd/connections"
+AGENT_FILE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "agent", "kd-agent.sh")
+WAVE = -1
+
+
+def uses_agent(rc, role, config) -> bool:
+    return bool(config.agent and (role.package or role.spec.get("fileInjections")))
+
+
+def cluster_uses_agent(rc, config) -> bool:
+    return any(uses_agent(rc, role, config) for role in rc.roles)
+
+
+def go_json(value) -> str:
+    """Compact JSON as Go's ``json.Marshal`` writes it (HTML characters escaped)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(ch, esc)
+    return text
+
+
+def _ref(*path) -> dict:
+    return {"bdvlibrefkey": list(path)}
+
+
+def _flavor(role) -> dict:
+    limits = role.spec["resources"]["limits"]
+    memory = parse_quantity(limits.get("memory")) or 0
+    return {"storage": "n/a", "name": "n/a", "memory": str(int(memory) // 1048576),
+            "description": "n/a", "cores": str(quantity_value(limits.get("cpu")))}
+
+
+def _role_service_ids(app_spec, role_id) -> list:
+    entry = next((rs for rs in app_spec["config"]["roleServices"] if rs["roleID"] == role_id), None)
+    return list(entry["serviceIDs"]) if entry else []
+
+
+def base_configmeta(rc, prefix: tuple = ()) -> dict:
+    """The configmeta every member shares (spec section 3.2), without ``node``."""
+    app = rc.app.spec
+    services_by_id = {s["id"]: s for s in app.get("services", [])}
+    top_services: dict = {}
+    for role in rc.roles:
+        for sid in _role_service_ids(app, role.id):
+            top_services.setdefault(sid, {"1": {}})["1"][role.id] = _ref(
+                *prefix, "nodegroups", "1", "roles", role.id, "services", sid)
+    roles = {}
+    for role in rc.roles:
+        if role.members == 0:
+            continue
+        fqdns = [rc.fqdn(pod) for pod in role.pods]
+        node_ids = [role.node_id(i) for i in range(role.members)]
+        services = {}
+        for sid in _role_service_ids(app, role.id):
+            service = services_by_id.get(sid, {"id": sid})
+            endpoint = service.get("endpoint") or {}
+            endpoints = None
+            if endpoint.get("port"):
+                scheme = endpoint.get("urlScheme", "")
+                endpoints = [f"{scheme}://{fqdn}:{endpoint['port']}" for fqdn in fqdns]
+            services[sid] = {
+                "qualifiers": [],
+                "name": (service.get("label") or {}).get("name", ""),
+                "id": sid,
+                "hostnames": _ref("nodegroups", "1", "roles", role.id, "hostnames"),
+                "global_id": f"1_{role.id}_{sid}",
+                "fqdns": _ref("nodegroups", "1", "roles", role.id, "fqdns"),
+                "exported_service": service.get("exported_service", ""),
+                "endpoints": endpoints,
+                "authToken": "",
+            }
+        roles[role.id] = {
+            "services": dict(sorted(services.items())),
+            "node_ids": node_ids,
+            "hostnames": list(fqdns),
+            "fqdns": fqdns,
+            "fqdn_mappings": dict(zip(fqdns, node_ids)),
+            "flavor": _flavor(role),
+        }
+    return {
+        "version": str(app["configSchemaVersion"]),
+        "services": dict(sorted(top_services.items())),
+        "nodegroups": {"1": {
+            "roles": dict(sorted(roles.items())),
+            "distro_id": app["distroID"],
+            "catalog_entry_version": app["version"],
+            "config_metadata": app["config"].get("configMeta"),
+        }},
+        "distros": {app["distroID"]: {"1": _ref(*prefix, "nodegroups", "1")}},
+        "cluster": {"name": rc.cluster.name, "isolated": False, "id": rc.cluster_id,
+                    "config_metadata": {"1": _ref("nodegroups", "1", "config_metadata")}},
+    }
+
+
+def node_section(rc, role, ordinal: int) -> dict:
+    fqdn = rc.fqdn(role.pods[ordinal])
+    node = {"role_id": role.id, "nodegroup_id": "1", "id": role.node_id(ordinal), "hostname": fqdn, "fqdn": fqdn,
+            "domain": rc.domain, "distro_id": rc.app.spec["distroID"], "depends_on": {}}
+    block = role.spec.get("blockStorage")
+    if block:
+        node["block_device_paths"] = [f"{block['pathPrefix']}{k}" for k in range(block["numDevices"])]
+    return node
+
+
+def connections(rc, resolved) -> dict:
+    """Connected clusters as KubeDirector shows them (their configmeta, node null); ConfigMaps and
+    Secrets are mounted, not copied (their content is not in Git)."""
+    conns = rc.cluster.spec.get("connections") or {}
+    clusters = {}
+    for name in sorted(conns.get("clusters") or []):
+        other = resolved.find(rc.cluster.namespace, name)
+        if other is None:
+            continue
+        doc = base_configmeta(other, prefix=("connections", "clusters", name))
+        doc["node"] = None
+        doc["connections"] = {"clusters": None, "configmaps": None, "secrets": None}
+        clusters[name] = doc
+    return {"clusters": clusters, "configmaps": {}, "secrets": {}}
+
+
+def configmeta(rc, resolved, role, ordinal: int) -> dict:
+    """The whole configmeta.json of one member (what the agent assembles in the pod)."""
+    doc = base_configmeta(rc)
+    doc["node"] = node_section(rc, role, ordinal)
+    doc["connections"] = connections(rc, resolved)
+    return doc
+
+
+def members_text(rc) -> str:
+    return "".join(f"{role.id} {rc.fqdn(pod)}\n" for role in sorted(rc.roles, key=lambda r: r.id) for pod in role.pods)
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+def role_env(role, config, systemd: bool) -> str:
+    events = role.app_role.get("eventList")
+    settings = {
+        "KD_ROLE": role.id,
+        "KD_PACKAGE_URL": (role.package or {}).get("packageURL", ""),
+        "KD_NEW_LAYOUT": "true" if (role.package or {}).get("useNewSetupLayout") else "false",
+        "KD_EVENTS": "all" if events is None else " ".join(events),
+        "KD_SYSTEMD": "true" if systemd else "false",
+        "KD_CONFIGCLI_URL": config.configcli_url,
+        "KD_POLL_SECONDS": str(config.poll_seconds),
+    }
+    return "".join(f"{k}={_shell_quote(v)}\n" for k, v in settings.items())
+
+
+def role_injections(role) -> str:
+    lines = []
+    for inj in role.spec.get("fileInjections") or []:
+        perms = inj.get("permissions") or {}
+        mode = format(perms["fileMode"], "o") if perms.get("fileMode") is not None else ""
+        fields = [inj["srcURL"], inj["destDir"], mode, perms.get("fileOwner", ""), perms.get("fileGroup", "")]
+        lines.append("\t".join(fields) + "\n")
+    return "".join(lines)
+
+
+def configmap_names(rc) -> tuple[str, str]:
+    return f"{rc.headless}-configmeta", f"{rc.headless}-kd-agent"
+
+
+def _agent_script() -> str:
+    with open(AGENT_FILE, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def configmaps(rc, resolved) -> list:
+    config = resolved.config
+    if not cluster_uses_agent(rc, config):
+        return []
+    meta_name, agent_name = configmap_names(rc)
+    labels = {**rc.recommended, **rc.labels}
+    annotations = with_wave({}, config, WAVE)
+    base = base_configmeta(rc)
+    base["connections"] = connections(rc, resolved)
+    conn_text = go_json(base["connections"])
+    data = {
+        "configmeta.json": go_json(base),
+        "members": members_text(rc),
+        "connections": hashlib.sha256(conn_text.encode()).hexdigest()[:16] + "\n",
+    }
+    for role in rc.roles:
+        if role.package and uses_agent(rc, role, config):
+            for i, pod in enumerate(role.pods):
+                data[f"{pod}.node.json"] = go_json(node_section(rc, role, i))
+    systemd = bool(rc.app.spec.get("systemdRequired"))
+    agent_data = {"kd-agent.sh": _agent_script()}
+    for role in rc.roles:
+        if uses_agent(rc, role, config):
+            agent_data[f"{role.id}.env"] = role_env(role, config, systemd)
+            injections = role_injections(role)
+            if injections:
+                agent_data[f"{role.id}.injections"] = injections
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": metadata(meta_name, rc.cluster.namespace, labels, annotations), "data": data},
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": metadata(agent_name, rc.cluster.namespace, labels, annotations), "data": agent_data},
+    ]
+
+
+def agent_volumes(rc, role) -> tuple[list, list]:
+    """Volumes and mounts that deliver configmeta, the agent and connected ConfigMaps/Secrets."""
+    meta_name, agent_name = configmap_names(rc)
+    volumes = [
+        {"name": "kd-configmeta", "configMap": {"name": meta_name, "defaultMode": 0o444}},
+        {"name": "kd-agent", "configMap": {"name": agent_name, "defaultMode": 0o555}},
+    ]
+    mounts = [
+        {"name": "kd-configmeta", "mountPath": CONFIGMETA_DIR, "readOnly": True},
+        {"name": "kd-agent", "mountPath": AGENT_DIR, "readOnly": True},
+    ]
+    conns = rc.cluster.spec.get("connections") or {}
+    for i, name in enumerate(sorted(conns.get("configmaps") or [])):
+        volumes.append({"name": f"kd-conn-cm-{i}", "configMap": {"name": name, "defaultMode": 0o444, "optional": True}})
+        mounts.append({"name": f"kd-conn-cm-{i}", "mountPath": f"{CONNECTIONS_DIR}/configmaps/{name}", "readOnly": True})
+    for i, name in enumerate(sorted(conns.get("secrets") or [])):
+        volumes.append({"name": f"kd-conn-secret-{i}", "secret": {"secretName": name, "defaultMode": 0o440, "optional": True}})
+        mounts.append({"name": f"kd-conn-secret-{i}", "mountPath": f"{CONNECTIONS_DIR}/secrets/{name}", "readOnly": True})
+    return volumes, mounts

@@ -1,0 +1,209 @@
+"""StatefulSets: one per role with members, with the pod template KubeDirector builds (spec section 2.4)."""
+
+from __future__ import annotations
+
+from ..k8s import parse_quantity, quantity_string
+from .common import metadata, pod_labels, role_labels, selector_labels, with_wave
+from .configmeta import agent_volumes, uses_agent
+
+WAVE = 0
+TMPFS_SIZE = "20Gi"
+AGENT_LAUNCH = "nohup /bin/sh /etc/kd/agent/kd-agent.sh >/tmp/kd-agent.log 2>&1 </dev/null &"
+
+STARTUP_SCRIPT = (
+    "exec 2>>/tmp/kd-postcluster.log; set -x;Retries=60; while [[ $Retries && ! -s /etc/resolv.conf ]]; "
+    "do sleep 1; Retries=$(expr $Retries - 1); done; "
+    'sed "s/^search \\([^ ]\\+\\)/search {hs}.\\1 \\1/" /etc/resolv.conf > /tmp/resolv.conf.new && '
+    "cat /tmp/resolv.conf.new > /etc/resolv.conf;rm -f /tmp/resolv.conf.new;chmod 755 /run;exit 0"
+)
+
+INIT_SCRIPT = (
+    "rsync --log-file=./rsync-check-status-dummy.log --info=progress2 --relative -ax --no-inc-recursive --version; "
+    "RSYNC_CHECK_STATUS=$?; ! [ -f /mnt/etc/kubedirector.init ] && ( [ ${{RSYNC_CHECK_STATUS}} != 0 ] && "
+    "(cp --parent -ax {dirs} /mnt) || (mkdir -p /mnt/etc; rsync --log-file=/mnt/etc/kubedirector-init.log "
+    "--info=progress2 --relative -ax --no-inc-recursive {dirs} /mnt > /mnt/etc/kubedirector-init-progress-bar.log;)); "
+    "touch /mnt/etc/kubedirector.init;"
+)
+
+
+def startup_script(hs: str, agent: bool) -> str:
+    """KubeDirector's postStart script; with the agent, it is started in the background just before ``exit 0``."""
+    script = STARTUP_SCRIPT.format(hs=hs)
+    if agent:
+        script = script[: -len("exit 0")] + AGENT_LAUNCH + ";exit 0"
+    return script
+
+
+def init_script(dirs: list) -> str:
+    return INIT_SCRIPT.format(dirs=" ".join(dirs))
+
+
+def resources(role) -> dict:
+    res = role.spec["resources"]
+    out = {}
+    for kind in ("limits", "requests"):
+        if res.get(kind):
+            out[kind] = {k: quantity_string(v) for k, v in res[kind].items()}
+    return out
+
+
+def env(role) -> list:
+    """The role's env, then PYTHONUSERBASE (new setup layout), then NVIDIA_VISIBLE_DEVICES=void unless a GPU is requested."""
+    out = [{"name": e["name"], "value": e["value"]} for e in role.spec.get("env") or []]
+    if role.package and role.package.get("useNewSetupLayout"):
+        out.append({"name": "PYTHONUSERBASE", "value": "/usr/local"})
+    requests = (role.spec["resources"].get("requests") or {})
+    gpu = any(k.startswith("nvidia.com/") and (parse_quantity(v) or 0) != 0 for k, v in requests.items())
+    if not gpu:
+        out.append({"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"})
+    return out
+
+
+def image_pull_policy(image: str) -> str:
+    """The API server's default: Always for ``:latest`` or untagged images, else IfNotPresent."""
+    if "@" in image:
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else ""
+    return "Always" if tag in ("", "latest") else "IfNotPresent"
+
+
+def volumes_and_mounts(rc, role, config, agent: bool) -> tuple[list, list, list]:
+    """Volumes, app container mounts and devices, in KubeDirector's order (spec section 2.4)."""
+    volumes, mounts, devices = [], [], []
+    for d in role.persist_dirs:
+        mounts.append({"name": "p", "mountPath": d, "subPath": d[1:], "readOnly": False})
+    for name, path in (("tmpfs-tmp", "/tmp"), ("tmpfs-run", "/run"), ("tmpfs-run-lock", "/run/lock")):
+        volumes.append({"name": name, "emptyDir": {"medium": "Memory", "sizeLimit": TMPFS_SIZE}})
+        mounts.append({"name": name, "mountPath": path})
+    secret = role.spec.get("secret")
+    if secret:
+        name = f"secret-vol-{secret['name']}"
+        volumes.append({"name": name, "secret": {"secretName": secret["name"],
+                                                 "defaultMode": secret.get("defaultMode", 420)}})
+        mounts.append({"name": name, "mountPath": secret["mountPath"], "readOnly": bool(secret.get("readOnly", False))})
+    for i, projection in enumerate(role.spec.get("volumeProjections") or []):
+        name = f"projected-vol-{i}"
+        read_only = bool(projection.get("readOnly", False))
+        volumes.append({"name": name, "persistentVolumeClaim": {"claimName": projection["pvcName"], "readOnly": read_only}})
+        mounts.append({"name": name, "mountPath": projection["mountPath"], "readOnly": read_only})
+    if role.spec.get("sharedMemory"):
+        volumes.append({"name": "shmem", "emptyDir": {"medium": "Memory",
+                                                      "sizeLimit": quantity_string(role.spec["sharedMemory"])}})
+        mounts.append({"name": "shmem", "mountPath": "/dev/shm"})
+    if rc.app.spec.get("systemdRequired") and not config.get("nativeSystemdSupport"):
+        volumes.append({"name": "cgroupfs", "hostPath": {"path": "/sys/fs/cgroup", "type": ""}})
+        mounts.append({"name": "cgroupfs", "mountPath": "/sys/fs/cgroup", "readOnly": True})
+        volumes.append({"name": "systemd", "hostPath": {"path": "/sys/fs/cgroup/systemd", "type": ""}})
+        mounts.append({"name": "systemd", "mountPath": "/sys/fs/cgroup/systemd"})
+    block = role.spec.get("blockStorage")
+    if block:
+        for k in range(block["numDevices"]):
+            devices.append({"name": f"b{k}", "devicePath": f"{block['pathPrefix']}{k}"})
+    if agent:
+        extra_volumes, extra_mounts = agent_volumes(rc, role)
+        volumes += extra_volumes
+        mounts += extra_mounts
+    return volumes, mounts, devices
+
+
+def claim_templates(role) -> list:
+    templates = []
+    storage = role.spec.get("storage")
+    if storage:
+        spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": quantity_string(storage["size"])}},
+                "volumeMode": "Filesystem"}
+        if storage.get("storageClassName"):
+            spec["storageClassName"] = storage["storageClassName"]
+        templates.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "p"}, "spec": spec})
+    block = role.spec.get("blockStorage")
+    if block:
+        size = quantity_string(block.get("size") or "1Gi")
+        for k in range(block["numDevices"]):
+            templates.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": f"b{k}"},
+                              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}},
+                                       "storageClassName": block["storageClassName"], "volumeMode": "Block"}})
+    return templates
+
+
+def statefulset(rc, role, config) -> dict:
+    app_role = role.app_role
+    image = app_role["imageRepoTag"]
+    agent = uses_agent(rc, role, config)
+    volumes, mounts, devices = volumes_and_mounts(rc, role, config, agent)
+    container = {
+        "name": "app",
+        "image": image,
+        "imagePullPolicy": image_pull_policy(image),
+        "resources": resources(role),
+        "env": env(role),
+        "lifecycle": {"postStart": {"exec": {"command": ["/bin/bash", "-c", startup_script(rc.headless, agent)]}}},
+        "volumeMounts": mounts,
+        "tty": bool((app_role.get("containerSpec") or {}).get("tty", False)),
+        "stdin": bool((app_role.get("containerSpec") or {}).get("stdin", False)),
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+    }
+    if role.ports:
+        container["ports"] = [{"containerPort": p.number, "name": p.name, "protocol": "TCP"} for p in role.ports]
+    if rc.app.spec.get("capabilities"):
+        container["securityContext"] = {"capabilities": {"add": list(rc.app.spec["capabilities"])}}
+    if devices:
+        container["volumeDevices"] = devices
+    if agent:
+        container["readinessProbe"] = {
+            "exec": {"command": ["test", "-f", "/run/kd/ready"]},
+            "periodSeconds": 10, "failureThreshold": 3, "successThreshold": 1,
+            "timeoutSeconds": 1, "initialDelaySeconds": 0,
+        }
+    sa = role.spec.get("serviceAccountName")
+    pod_spec = {
+        "automountServiceAccountToken": bool(sa),
+        "containers": [container],
+        "volumes": volumes,
+        "restartPolicy": "Always",
+        "dnsPolicy": "ClusterFirst",
+        "schedulerName": "default-scheduler",
+        "securityContext": {},
+        "terminationGracePeriodSeconds": 30,
+    }
+    if sa:
+        pod_spec["serviceAccountName"] = sa
+    if role.spec.get("affinity"):
+        pod_spec["affinity"] = role.spec["affinity"]
+    if role.spec.get("storage"):
+        pod_spec["initContainers"] = [{
+            "name": "init",
+            "image": image,
+            "imagePullPolicy": image_pull_policy(image),
+            "command": ["/bin/bash"],
+            "args": ["-c", init_script(role.persist_dirs)],
+            "resources": resources(role),
+            "securityContext": {"runAsUser": 0},
+            "volumeMounts": [{"name": "p", "mountPath": "/mnt"}],
+            "terminationMessagePath": "/dev/termination-log",
+            "terminationMessagePolicy": "File",
+        }]
+    pod_annotations = {**rc.annotations, **(role.spec.get("podAnnotations") or {}), **(config.get("podAnnotations") or {})}
+    spec = {
+        "podManagementPolicy": "Parallel",
+        "replicas": role.members,
+        "serviceName": rc.headless,
+        "selector": {"matchLabels": selector_labels(rc, role)},
+        "template": {"metadata": {"labels": pod_labels(rc, role, config), "annotations": pod_annotations},
+                     "spec": pod_spec},
+        "revisionHistoryLimit": 10,
+        "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+    }
+    if config.pvc_retention and tuple(config.kubernetes_version) >= (1, 27):
+        spec["persistentVolumeClaimRetentionPolicy"] = dict(config.pvc_retention)
+    templates = claim_templates(role)
+    if templates:
+        spec["volumeClaimTemplates"] = templates
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": metadata(role.statefulset, rc.cluster.namespace, role_labels(rc, role),
+                             with_wave(rc.annotations, config, 0)),
+        "spec": spec,
+    }

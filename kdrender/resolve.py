@@ -1,0 +1,229 @@
+"""Stage 4, resolve: everything rendering needs that follows from the model.
+
+Object names, member lists, ports, persist directories, labels and node ids are worked out
+once here, so that the render modules only arrange them into objects.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import uuid
+from dataclasses import dataclass, field
+
+from .k8s import dns1035_label, dns1123_label, dns1123_subdomain
+from .model import Cluster, Model
+from .names import is_iana_svc_name, headless_name, member_service_name, port_name, statefulset_name
+from .problems import Problem, UserError
+
+KD = "kubedirector.hpe.com"
+LABEL_CLUSTER = f"{KD}/kdcluster"
+LABEL_APP = f"{KD}/kdapp"
+LABEL_CATALOG = f"{KD}/appCatalog"
+LABEL_ROLE = f"{KD}/role"
+LABEL_HEADLESS = f"{KD}/headless"
+ANNOTATION_PRETTY = f"{KD}/kdapp-prettyName"
+# A fixed namespace for kdrender's UUIDv5 cluster ids (uuid5(NAMESPACE_DNS, "kdrender.dev")).
+CLUSTER_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "kdrender.dev")
+
+NEW_LAYOUT_DIRS = ["/etc", "/opt/guestconfig", "/var/log/guestconfig", "/usr/local/bin", "/usr/local/lib"]
+LEGACY_DIRS = ["/etc", "/opt", "/usr"]
+
+
+@dataclass
+class Port:
+    service: dict  # the app service
+    name: str  # container port name
+    number: int
+
+    @property
+    def service_port_name(self) -> str:
+        scheme = (self.service.get("endpoint") or {}).get("urlScheme")
+        return f"{scheme.lower()}-{self.name}" if scheme else f"generic-{self.name}"
+
+
+@dataclass
+class Role:
+    id: str
+    index: int  # position in the cluster's roles
+    spec: dict  # the cluster role (defaulted)
+    app_role: dict  # the app role (defaulted)
+    members: int
+    statefulset: str
+    pods: list
+    ports: list  # of Port
+    persist_dirs: list
+    package: dict | None
+    node_slot: int  # position of the role in the app (1-based), for node ids
+
+    def node_id(self, ordinal: int) -> str:
+        return str(self.node_slot * 1000 + ordinal + 1)
+
+
+@dataclass
+class ResolvedCluster:
+    cluster: Cluster
+    headless: str
+    domain: str
+    cluster_id: str
+    roles: list  # of Role, in the cluster file's order
+    labels: dict  # KubeDirector cluster labels
+    recommended: dict  # app.kubernetes.io labels shared by every object
+    annotations: dict
+
+    @property
+    def app(self):
+        return self.cluster.app
+
+    def fqdn(self, pod: str) -> str:
+        return f"{pod}.{self.domain}"
+
+
+@dataclass
+class ResolvedModel:
+    model: Model
+    clusters: list = field(default_factory=list)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    def find(self, namespace: str, name: str):
+        for rc in self.clusters:
+            if rc.cluster.namespace == namespace and rc.cluster.name == name:
+                return rc
+        return None
+
+
+def _covered(path: str, by: str) -> bool:
+    """``filepath.Rel(by, path)`` does not start with ``..``: path is ``by`` or below it."""
+    return path == by or path.startswith(by.rstrip("/") + "/")
+
+
+def persist_dirs(package: dict | None, app_dirs: list | None) -> list:
+    """The persist directories of a role with storage (KubeDirector's ``addToDirs`` algorithm)."""
+    if package is None:
+        defaults = ["/etc"]
+    elif package.get("useNewSetupLayout"):
+        defaults = list(NEW_LAYOUT_DIRS)
+    else:
+        defaults = list(LEGACY_DIRS)
+    apps = [posixpath.normpath(d) for d in (app_dirs or [])]
+
+    def strict(path, others):
+        return any(path != other and _covered(path, other) for other in others)
+
+    kept = [d for i, d in enumerate(defaults)
+            if not strict(d, defaults) and d not in defaults[:i] and not strict(d, apps)]
+    kept += [a for i, a in enumerate(apps)
+             if not strict(a, apps) and a not in apps[:i] and not strict(a, defaults) and a not in defaults]
+    return kept
+
+
+def role_ports(app_spec: dict, role_id: str) -> list:
+    """Ports of a role: app services listed in the role's first roleServices entry that have a port,
+    in the order of ``app.spec.services``."""
+    entry = next((rs for rs in app_spec["config"]["roleServices"] if rs["roleID"] == role_id), None)
+    wanted = set(entry["serviceIDs"]) if entry else set()
+    return [Port(s, port_name(s["id"]), s["endpoint"]["port"])
+            for s in app_spec.get("services", []) if s["id"] in wanted and (s.get("endpoint") or {}).get("port")]
+
+
+def resolve_cluster(cluster: Cluster, settings: dict, recommended_labels: bool, instance_label: bool) -> ResolvedCluster:
+    spec = cluster.spec
+    app = cluster.app
+    scheme = spec["namingScheme"]
+    hs = headless_name(scheme, cluster.namespace, cluster.name)
+    domain = f"{hs}.{cluster.namespace}{settings['clusterSvcDomainBase']}"
+    slots = {r["id"]: i + 1 for i, r in enumerate(app.spec["roles"])}
+    roles = []
+    for index, role in enumerate(spec["roles"]):
+        app_role = app.role(role["id"])
+        ss = statefulset_name(scheme, cluster.namespace, cluster.name, role["id"])
+        pods = [f"{ss}-{i}" for i in range(role["members"])]
+        package = app_role.get("configPackage")
+        dirs = persist_dirs(package, app_role.get("persistDirs")) if role.get("storage") else []
+        roles.append(Role(role["id"], index, role, app_role, role["members"], ss, pods,
+                          role_ports(app.spec, role["id"]), dirs, package, slots[role["id"]]))
+    labels = {LABEL_CLUSTER: cluster.name, LABEL_APP: app.name, LABEL_CATALOG: spec["appCatalog"]}
+    recommended = {}
+    if recommended_labels:
+        recommended = {
+            "app.kubernetes.io/name": app.name,
+            "app.kubernetes.io/part-of": cluster.name,
+            "app.kubernetes.io/managed-by": "kdrender",
+        }
+        if instance_label:
+            recommended["app.kubernetes.io/instance"] = cluster.name
+    annotations = {ANNOTATION_PRETTY: app.spec["label"]["name"]}
+    cluster_id = str(uuid.uuid5(CLUSTER_ID_NAMESPACE, f"{cluster.namespace}/{cluster.name}"))
+    return ResolvedCluster(cluster, hs, domain, cluster_id, roles, labels, recommended, annotations)
+
+
+def object_names(rc: ResolvedCluster) -> list:
+    """(kind, name, what) of every object a cluster gets, for the name checks."""
+    from .render.configmeta import configmap_names
+
+    scheme = rc.cluster.spec["namingScheme"]
+    names = [("Service", rc.headless, "headless Service")]
+    names += [("ConfigMap", n, "ConfigMap") for n in configmap_names(rc)]
+    for role in rc.roles:
+        if role.members:
+            names.append(("StatefulSet", role.statefulset, f"StatefulSet of role {role.id!r}"))
+        for pod in role.pods:
+            names.append(("Pod", pod, f"pod of role {role.id!r}"))
+            if role.ports:
+                names.append(("Service", member_service_name(scheme, pod), f"member Service of role {role.id!r}"))
+    return names
+
+
+_CHECKS = {"Service": dns1035_label, "Pod": dns1123_label, "StatefulSet": dns1123_label,
+           "ConfigMap": dns1123_subdomain}
+
+
+def name_problems(resolved: ResolvedModel) -> list:
+    """Names Kubernetes would refuse, and two objects that end up with the same name."""
+    problems = []
+    seen: dict = {}
+    for rc in resolved.clusters:
+        c = rc.cluster
+        line, col = c.position
+        for kind, name, what in object_names(rc):
+            reason = _CHECKS[kind](name)
+            if reason:
+                problems.append(Problem(c.file, line, col, "metadata.name",
+                                        f"the {what} would be named {name!r}, which {reason}", "object-name"))
+            key = (c.namespace, kind, name)
+            if key in seen and seen[key][0] is not rc:
+                other = seen[key]
+                problems.append(Problem(c.file, line, col, "metadata.name",
+                                        f"the {what} would be named {name!r}, the same as the {other[1]} of cluster "
+                                        f"{other[0].cluster.name!r} ({other[0].cluster.file})", "name-collision"))
+            elif key in seen:
+                problems.append(Problem(c.file, line, col, "metadata.name",
+                                        f"the {what} and the {seen[key][1]} would both be named {name!r} "
+                                        "(names are cut to 46 characters; shorten the cluster name)",
+                                        "name-collision"))
+            else:
+                seen[key] = (rc, what)
+        for role in rc.roles:
+            names = [p.name for p in role.ports]
+            for port in role.ports:
+                if not is_iana_svc_name(port.name) or names.count(port.name) > 1:
+                    problems.append(Problem(c.file, line, col, "spec.app",
+                                            f"service {port.service['id']!r} of app {rc.app.name!r} gives role "
+                                            f"{role.id!r} the port name {port.name!r}, which is not a unique IANA "
+                                            "service name (1-15 lower case letters, digits and '-')", "object-name"))
+    return sorted(set(problems))
+
+
+def resolve_model(model: Model) -> ResolvedModel:
+    """Resolve every cluster; raise UserError when object names would be refused or collide."""
+    config = model.config
+    resolved = ResolvedModel(model)
+    for cluster in model.clusters:
+        resolved.clusters.append(resolve_cluster(cluster, config.settings, config.recommended_labels,
+                                                 config.instance_label))
+    problems = name_problems(resolved)
+    if problems:
+        raise UserError(problems, model)
+    return resolved
