@@ -32,7 +32,7 @@ def _notices(model) -> None:
         click.echo(f"warning: {warning.text()}", err=True)
 
 
-REPO = click.argument("repo", required=False, default=".", type=click.Path(file_okay=False))
+REPO = click.argument("repo", required=False, default=".", type=click.Path(file_okay=False, exists=True))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,13 +49,11 @@ def validate(repo: str, fmt: str) -> None:
     from .load import load_repo
     from .validate import validate_repo
 
-    if not os.path.isdir(repo):
-        raise click.BadParameter(f"{repo!r} is not a directory", param_hint="REPO")
     model, problems = validate_repo(load_repo(repo))
     _notices(model)
     errors = [p for p in problems if p.level == "error"]
     if fmt == "json":
-        click.echo(format_problems(problems, "json"))
+        click.echo(format_problems(problems + list(model.warnings), "json"))
     elif problems:
         click.echo(format_problems(problems, fmt))
     if errors:

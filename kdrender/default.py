@@ -54,6 +54,6 @@ def default_cluster(spec: dict, app_spec: dict, settings: dict) -> dict:
         storage = role.get("storage")
         if isinstance(storage, dict) and not storage.get("storageClassName") and storage_class:
             storage["storageClassName"] = storage_class
-        if "secret" not in role and default_secret:
+        if not role.get("secret") and default_secret:  # absent or null, as a nil pointer in KubeDirector
             role["secret"] = copy.deepcopy(default_secret)
     return spec

@@ -52,9 +52,10 @@ def qualified_name(key: str) -> str | None:
     prefix, _, name = key.rpartition("/")
     if "/" in prefix:
         return "may contain at most one '/'"
-    if prefix:
-        if not prefix or dns1123_subdomain(prefix):
-            return f"prefix {prefix!r} must be a DNS-1123 subdomain"
+    if "/" in key and not prefix:
+        return "prefix part must not be empty"
+    if prefix and dns1123_subdomain(prefix):
+        return f"prefix {prefix!r} must be a DNS-1123 subdomain"
     if not name:
         return "name part must not be empty"
     if len(name) > 63:

@@ -71,17 +71,42 @@ class Document:
 class _Walker:
     """Builds plain data from a composed YAML node tree, recording positions and duplicate keys."""
 
+    MAX_NODES = 1_000_000  # aliases are expanded: a few lines of anchors could otherwise explode
+
     def __init__(self, loader, file: str):
         self.loader = loader
         self.file = file
         self.positions: dict = {}
         self.problems: list[Problem] = []
+        self.open: set = set()  # ids of the collection nodes being walked (to spot recursive aliases)
+        self.merged: dict = {}  # id of a mapping node -> how many of its pairs were merged in with "<<"
+        self.count = 0
 
     def walk(self, node, path: tuple):
+        self.count += 1
+        if self.count > self.MAX_NODES:
+            raise yaml.MarkedYAMLError(problem=f"more than {self.MAX_NODES} values after expanding aliases",
+                                       problem_mark=node.start_mark)
+        if not isinstance(node, yaml.CollectionNode):
+            return self.loader.construct_object(node, deep=True)
+        if id(node) in self.open:
+            raise yaml.MarkedYAMLError(problem="an alias refers to a node that contains it",
+                                       problem_mark=node.start_mark)
+        self.open.add(id(node))
+        try:
+            return self._collection(node, path)
+        finally:
+            self.open.discard(id(node))
+
+    def _collection(self, node, path: tuple):
         if isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)
+            if id(node) not in self.merged:  # keys merged in with "<<" come first; written keys override them
+                own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+                self.loader.flatten_mapping(node)
+                self.merged[id(node)] = len(node.value) - own
             out: dict = {}
-            for key_node, value_node in node.value:
+            own_keys: set = set()
+            for index, (key_node, value_node) in enumerate(node.value):
                 key = self.loader.construct_object(key_node, deep=True)
                 kpath = path + (key,)
                 line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
@@ -90,12 +115,14 @@ class _Walker:
                                                  f"mapping key {key!r} must be a string (quote it)", "load"))
                     key = str(key)
                     kpath = path + (key,)
-                if key in out:
-                    first = self.positions[kpath]
-                    self.problems.append(Problem(
-                        self.file, line, col, format_path(kpath),
-                        f"duplicate key {key!r} (first defined at line {first[0]}); YAML would silently keep only the last one",
-                        "duplicate-key"))
+                if index >= self.merged[id(node)]:
+                    if key in own_keys:
+                        first = self.positions[kpath]
+                        self.problems.append(Problem(
+                            self.file, line, col, format_path(kpath),
+                            f"duplicate key {key!r} (first defined at line {first[0]}); YAML would silently keep only the last one",
+                            "duplicate-key"))
+                    own_keys.add(key)
                 self.positions[kpath] = (line, col)
                 out[key] = self.walk(value_node, kpath)
             return out
@@ -106,7 +133,6 @@ class _Walker:
                 self.positions[ipath] = (item.start_mark.line + 1, item.start_mark.column + 1)
                 items.append(self.walk(item, ipath))
             return items
-        return self.loader.construct_object(node, deep=True)
 
 
 def _mark_problem(file: str, exc: Exception, what: str) -> Problem:
@@ -150,7 +176,8 @@ def parse_json(text: str, file: str) -> tuple[list[Document], list[Problem]]:
     # JSON is (nearly) YAML flow syntax; tabs are white space in JSON but not in YAML.
     # Replacing them keeps every column where it was.
     docs, problems = parse_yaml(text.replace("\t", " "), file)
-    positions = docs[0].positions if docs and not problems else {}
+    # duplicate keys are reported, but the positions of the YAML walk still hold (both keep the last)
+    positions = docs[0].positions if len(docs) == 1 else {}
     if problems and not any(p.rule == "duplicate-key" for p in problems):
         problems = []  # a YAML quirk on valid JSON: keep the JSON data, lose only precise positions
     return [Document(file, 0, data, positions or {(): (1, 1)})], problems

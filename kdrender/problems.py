@@ -9,11 +9,13 @@ column (1-based) and the field path inside the document, e.g.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
 
 Path = tuple  # a path of str keys and int indexes
+_PLAIN = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def format_path(path: Iterable) -> str:
@@ -22,6 +24,8 @@ def format_path(path: Iterable) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _PLAIN.match(str(part)):
+            out += f'["{part}"]'
         elif out:
             out += "." + str(part)
         else:

@@ -75,6 +75,8 @@ def _describe(value) -> str:
         return f"{str(value).lower()}"
     if value is None:
         return "null"
+    if not isinstance(value, (str, int, float)):
+        return f"{type(value).__name__} {value}"  # e.g. an unquoted YAML date
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -111,8 +113,12 @@ def _raw_messages(error, validator):
         # report the branch that got furthest, not "is not valid under any of the given schemas";
         # a branch that wants another type for this very value (e.g. null) did not get anywhere
         depth = len(error.absolute_path)
-        branches = [e for e in error.context
-                    if not (e.validator == "type" and len(e.absolute_path) == depth)] or error.context
+        branches = [e for e in error.context if not (e.validator == "type" and len(e.absolute_path) == depth)]
+        if not branches:  # every branch wants another type: name them all
+            types = [t for e in error.context for t in
+                     ([e.validator_value] if isinstance(e.validator_value, str) else e.validator_value)]
+            yield path, f"must be {_type_text(types)}, not {_describe(error.instance)}"
+            return
         deepest = max(branches, key=lambda e: (len(e.absolute_path), -len(e.schema_path)))
         yield from _raw_messages(deepest, validator)
         return

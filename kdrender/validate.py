@@ -16,7 +16,7 @@ from .load import CONFIG_FILE, Document, RepoFiles
 from .model import App, Cluster, Model
 from .normalize import API_VERSIONS, V1ALPHA1, normalize_app, normalize_cluster, normalize_config
 from .problems import Problem
-from .rules import AppContext, ClusterContext, RepoContext, rules_for
+from .rules import AppContext, ClusterContext, ConfigContext, RepoContext, rules_for
 
 _LEGACY_SERVICE_ID = re.compile(r"^spec\.(services\[\d+\]\.id|config\.roleServices\[\d+\]\.serviceIDs\[\d+\])$")
 _NORMALIZE = {
@@ -31,9 +31,11 @@ def _kind_problem(doc: Document, expected: str) -> Problem | None:
     if not isinstance(data, dict):
         return doc.problem((), f"a {expected} must be a mapping, not {type(data).__name__}", "schema")
     kind = data.get("kind")
-    if kind not in _NORMALIZE:
+    if not isinstance(kind, str) or kind not in _NORMALIZE:
         return doc.problem(("kind",) if "kind" in data else (),
                            f"kind {kind!r} is not a KubeDirector kind (expected {expected})", "schema")
+    if kind != expected:  # e.g. a KubeDirectorCluster in catalog/ would be checked as an app
+        return doc.problem(("kind",), f"kind {kind!r} does not belong here (expected {expected})", "schema")
     if data.get("apiVersion") not in API_VERSIONS:
         return doc.problem(("apiVersion",) if "apiVersion" in data else (),
                            f"apiVersion {data.get('apiVersion')!r} is not one of: {', '.join(API_VERSIONS)}", "schema")
@@ -76,13 +78,21 @@ def _config(repo: RepoFiles, notices: list, overrides: dict) -> tuple[object, li
                 continue
             doc_settings = {k: v for k, v in doc.data.items() if k != "kdrender"}
             options = doc.data.get("kdrender") or {}
+            settings_path: tuple = ()
         else:
             checked, found = _structure(doc, "KubeDirectorConfig", notices)
             problems.extend(found)
             if checked is None:
                 continue
             doc_settings = checked.data.get("spec") or {}
-        if settings is not None and doc_settings:
+            settings_path = ("spec",)
+            doc = checked
+        ctx = ConfigContext(doc, doc_settings, settings_path)
+        found = [p for rule in rules_for("config") for p in _run(rule, ctx, doc)]
+        problems.extend(found)
+        if found:
+            continue
+        if settings and doc_settings:
             problems.append(doc.problem((), f"KubeDirectorConfig settings are already defined in {source}; "
                                             "keep them in one place", "duplicate-object"))
             continue
@@ -106,6 +116,7 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None,
     default_namespace = namespace or config.namespace
 
     app_ctxs = []
+    catalog_names = {doc.name for doc in repo.catalog}  # broken apps too: their clusters are not checked
     for doc in repo.catalog:
         checked, found = _structure(doc, "KubeDirectorApp", notices)
         problems.extend(found)
@@ -128,7 +139,7 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None,
         app = model.apps.get(app_name)
         ns = (checked.data["metadata"].get("namespace") or default_namespace)
         ctx = ClusterContext(checked, app.spec if app else None, app_name, config, ns)
-        if app is None and any(a.doc.name == app_name for a in app_ctxs):
+        if app is None and app_name in catalog_names:
             continue  # the app itself is broken; its problems are reported already
         found = [p for rule in rules_for("cluster") for p in _run(rule, ctx, checked)]
         errors = [p for p in found if p.level == "error"]

@@ -1,3 +1,755 @@
 #!/bin/sh
-# placeholder: replaced by the real agent
+# kd-agent.sh - the in-pod replacement for KubeDirector's runtime actions ("Option B" of
+# kubedirector-spec.md section 6.2).  Plain POSIX sh: runs under dash, bash and busybox sh.
+#
+# HOW IT IS STARTED
+#   From the app container's postStart hook, in the background, exactly:
+#     nohup /bin/sh /etc/kd/agent/kd-agent.sh >/tmp/kd-agent.log 2>&1 </dev/null &
+#   so the script never needs its executable bit.  Every action is logged to stdout with a
+#   UTC timestamp (hence to /tmp/kd-agent.log).
+#
+# INPUTS (environment)
+#   KD_ROOT        prefix for every absolute path the agent touches (default: empty).  Tests
+#                  run the agent in a temporary root.  Commands (curl, systemctl, getent, sh,
+#                  the startscript's helpers) are looked up through PATH, so tests put fakes
+#                  first in PATH.
+#   KD_POD_NAME    this member's pod name (default: `hostname`, else `uname -n`).
+#   KD_CONFIG_DIR  the mounted configmeta ConfigMap (default $KD_ROOT/etc/kd/configmeta):
+#                    <pod>.json    full configmeta of each member (preferred), or, as an
+#                                  alternative layout, configmeta.json (shared document without
+#                                  "node") + <pod>.node.json (the member's "node" object); the
+#                                  agent then inserts "node" before the top-level "connections"
+#                                  key, which is where KubeDirector's json.Marshal puts it;
+#                    members       one "<roleID> <fqdn>" line per member, sorted;
+#                    connections   one opaque line that changes when connected objects change.
+#                  kubelet updates a ConfigMap mount by swapping the ..data symlink, so the agent
+#                  re-reads everything on each pass (never caching inodes) and reads the three
+#                  keys from one resolved ..data directory, so a pass sees one consistent version.
+#   KD_AGENT_DIR   (default $KD_ROOT/etc/kd/agent) holds this script, one <roleID>.env per role
+#                  with single-quoted shell assignments KD_ROLE, KD_PACKAGE_URL (empty = no setup
+#                  package), KD_NEW_LAYOUT (true/false), KD_EVENTS ("all" when the role's
+#                  eventList is unset, else a space-separated subset of
+#                  "configure addnodes delnodes", possibly empty), KD_SYSTEMD (true/false),
+#                  KD_CONFIGCLI_URL, KD_POLL_SECONDS (integer), and optionally
+#                  <roleID>.injections: one file injection per line, TAB-separated fields
+#                  srcURL, destDir, fileMode (octal digits or empty), fileOwner, fileGroup.
+#   KD_PEER_WAIT_SECONDS  bound on waiting for new peers to resolve before --addnodes (600).
+#   KD_ONESHOT=1   run the setup, then a single watch pass, then exit (for tests).
+#   KD_CONTAINER_FINGERPRINT  overrides the container-instance fingerprint (tests only; below).
+#   Explicitly set KD_CONFIG_DIR / KD_AGENT_DIR are used as given (not prefixed by KD_ROOT).
+#
+# The agent's role is the first word of the `members` line whose fqdn starts with
+# "$KD_POD_NAME.".  If the pod is not listed yet, the agent waits (or, with KD_ONESHOT=1, fails).
+#
+# OUTPUTS
+#   $KD_ROOT/run/kd/state   "starting", "configuring", "configured" or "config error: <detail>"
+#   $KD_ROOT/run/kd/ready   exists once the member is configured (readinessProbe:
+#                           test -f /run/kd/ready).  Removed when the agent starts.
+#   $KD_ROOT/run/kd-container-id  the per-container-instance id used in configure.status in
+#                           place of the Docker container id (see CONTAINER ID below).
+#   /etc/guestconfig/configmeta.json, /opt/guestconfig/configure.{status,stdout,stderr} exactly
+#   as KubeDirector writes them; /etc/guestconfig/kd-members and kd-connections hold the member
+#   list and connections version this member last processed (the watch loop's memory).
+#
+# STEPS (KubeDirector's order and commands, kubedirector-spec.md section 6.1)
+#   1. File injections (every role that has them, package or not), per line:
+#        mkdir -p <destDir> && cd <destDir> && curl -L <srcURL> -o <destDir>/<basename(srcURL)>
+#        [&& chmod <mode> <dest>] [&& chown <owner> <dest>] [&& chgrp <group> <dest>]
+#      Failure: state "config error: failed requested file injections: ...", exit 1.
+#   2. No package (KD_PACKAGE_URL empty): ready, exit 0.  No configmeta, no watch loop.
+#   3. If /opt/guestconfig/configure.status exists ("<id>=<rc>", split at the last "="):
+#        rc empty, same id       configure still running (its `sh -c` survives an agent that
+#                                died): wait, re-check every KD_POLL_SECONDS;
+#        rc empty, other id      interrupted by a container restart: start over;
+#        rc 0                    already configured: on a new container re-create the legacy
+#                                links (new layout), ready, watch loop;
+#        rc != 0, same id        state "config error: configure failed with exit status <rc>",
+#                                exit 1;
+#        rc != 0, other id       a restarted container of a member in config error: KubeDirector
+#                                re-tries the whole setup (members.go appConfig), so do we;
+#        no "="                  "config error: configure failed with malformed status file".
+#   4. KD_SYSTEMD=true: loop until
+#        systemctl status systemd-journald > /tmp/journald-status.out 2>&1   exits 0.
+#   5. mkdir -p /etc/guestconfig [&& chmod 700 /etc/guestconfig  (new layout)], then write
+#      /etc/guestconfig/configmeta.json from the ConfigMap (atomically: temp file + mv).  The
+#      members/connections of that same ConfigMap version are saved as kd-members/kd-connections.
+#   6. configcli, skipped if /usr/local/bin/configcli or /usr/bin/configcli exists; otherwise
+#        curl -L $KD_CONFIGCLI_URL -o /tmp/configcli.tgz, then
+#        cd /tmp && tar xzf configcli.tgz && chmod u+x /tmp/configcli-*/install &&
+#        /tmp/configcli-*/install [--new] && rm -rf /tmp/configcli-* && rm -f /tmp/configcli.tgz &&
+#        ln -sf <P>/bin/configcli <P>/bin/bdvcli && ln -sf <P>/bin/configcli <P>/bin/bd_vcli
+#      with <P> = /usr/local (new layout, --new) or /usr (legacy).
+#   7. New layout only: ln -sf /usr/local/bin/configcli /usr/bin/bdvcli && ... bd_vcli &&
+#      ... /usr/bin/configcli && ln -sf /usr/local/bin/ccli /usr/bin/ccli &&
+#      ln -sf /usr/local/bin/configmacro /usr/bin/configmacro
+#   8. Setup package, skipped if /opt/guestconfig/*/startscript exists:
+#        mkdir -p /opt/guestconfig && chmod 700 /opt/guestconfig && cd /opt/guestconfig &&
+#        rm -rf /opt/guestconfig/* && curl -L <packageURL> -o appconfig.tgz &&
+#        tar xzf appconfig.tgz && chmod u+x /opt/guestconfig/*/startscript &&
+#        rm -rf /opt/guestconfig/appconfig.tgz
+#      (file:// URLs point into the image; curl reads them.)
+#   9. KD_EVENTS not "all" and without "configure": ready.  Otherwise
+#        rm -f /opt/guestconfig/configure.* && printf '%s=' <id> > /opt/guestconfig/configure.status
+#        sh -c '/opt/guestconfig/*/startscript --configure 2>/opt/guestconfig/configure.stderr
+#               1>/opt/guestconfig/configure.stdout; printf %s $? >> /opt/guestconfig/configure.status'
+#      (run in the foreground of the already-backgrounded agent).  rc 0: ready; else state
+#      "config error: configure failed with exit status <rc>", not ready, exit 1.
+#      Errors in steps 5, 6, 7, 8 give "config error: execution of app config failed: <what>".
+#  10. Watch loop (configured members of roles with a package): every KD_POLL_SECONDS
+#      (checked before each sleep; exits when $KD_ROOT/run/kd/stop exists, or after one pass
+#      with KD_ONESHOT=1), read one consistent version of the ConfigMap and:
+#        - own fqdn no longer in members: the member is being removed; do nothing at all;
+#        - configmeta.json differs from the ConfigMap's: replace it (this alone never calls
+#          the startscript; it comes first, as KubeDirector pushes configmeta before notifying);
+#        - connections changed:
+#            /opt/guestconfig/*/startscript --reconnect >>/opt/guestconfig/configure.stdout
+#                                                       2>>/opt/guestconfig/configure.stderr
+#          (KubeDirector runs --reconnect right where it pushes configmeta, before notifies).
+#          KubeDirector's reconnect command also rewrites configure.status to "<id>=<rc of
+#          --reconnect>"; the agent leaves configure.status alone, because a failed reconnect
+#          would otherwise turn the next container start into a permanent config error, and a
+#          failed reconnect is retried on the next pass instead;
+#        - members changed: per role, in sorted role order, all deletions first, then additions:
+#            startscript --delnodes --nodegroup 1 --role <role> --fqdns <csv of removed fqdns>
+#            startscript --addnodes --nodegroup 1 --role <role> --fqdns <csv of added fqdns>
+#          (csv in members-file order, own fqdn never included), each only when KD_EVENTS is
+#          "all" or lists the event.  Before --addnodes every new fqdn must resolve with
+#          `getent hosts <fqdn>` (waiting at most KD_PEER_WAIT_SECONDS in total per role).
+#        - then the processed state is saved.  A notification (or reconnect) that fails or whose
+#          peers never resolve is logged and retried on the next pass: the saved state keeps the
+#          old entries for exactly that role/event (or the old connections line).
+#      No pod restart is ever needed for membership or connection changes.
+#
+# CONTAINER ID
+#   KubeDirector writes the Docker container id into configure.status.  The agent uses a random
+#   id kept in /run/kd-container-id.  /run in a KubeDirector pod is a memory-backed emptyDir,
+#   which survives container restarts inside the same pod, so the file alone would not change
+#   on a restart.  The agent therefore also records a fingerprint of the container instance
+#   (kernel boot id + start time of PID 1 + id of the root mount) in /run/kd/container-fingerprint
+#   and draws a new id when that fingerprint changes.  A kd-container-id without a fingerprint
+#   file is trusted as is.  Only one agent runs per container (pid file /run/kd/agent.pid).
+
+KD_ROOT=${KD_ROOT:-}
+R=$KD_ROOT
+KD_CONFIG_DIR=${KD_CONFIG_DIR:-$R/etc/kd/configmeta}
+KD_AGENT_DIR=${KD_AGENT_DIR:-$R/etc/kd/agent}
+if [ -z "${KD_POD_NAME:-}" ]; then
+    KD_POD_NAME=$(hostname 2>/dev/null) || KD_POD_NAME=
+    [ -n "$KD_POD_NAME" ] || KD_POD_NAME=$(uname -n)
+fi
+KD_PEER_WAIT_SECONDS=${KD_PEER_WAIT_SECONDS:-600}
+KD_ONESHOT=${KD_ONESHOT:-0}
+KD_POLL_SECONDS=${KD_POLL_SECONDS:-10}
+
+GC_ETC=$R/etc/guestconfig
+GC_OPT=$R/opt/guestconfig
+CONFIGMETA=$GC_ETC/configmeta.json
+SAVED_MEMBERS=$GC_ETC/kd-members
+SAVED_CONNECTIONS=$GC_ETC/kd-connections
+STATUS_FILE=$GC_OPT/configure.status
+RUN_DIR=$R/run/kd
+STATE_FILE=$RUN_DIR/state
+READY_FILE=$RUN_DIR/ready
+STOP_FILE=$RUN_DIR/stop
+PID_FILE=$RUN_DIR/agent.pid
+FP_FILE=$RUN_DIR/container-fingerprint
+ID_FILE=$R/run/kd-container-id
+SNAP=$RUN_DIR/snapshot
+CMD_OUT=$RUN_DIR/command.out
+TAB=$(printf '\t')
+
+CONTAINER_ID=
+ROLE=
+SELF_FQDN=
+REMOVED_LOGGED=0
+
+log() {
+    printf '%s kd-agent[%s]: %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$$" "$*"
+}
+
+set_state() {
+    printf '%s\n' "$1" > "$STATE_FILE.tmp" && mv -f "$STATE_FILE.tmp" "$STATE_FILE"
+}
+
+mark_ready() {
+    set_state configured
+    : > "$READY_FILE"
+    log "member configured: created $READY_FILE"
+}
+
+# fail <detail>: config error, not ready, exit 1.
+fail() {
+    rm -f "$READY_FILE"
+    set_state "config error: $1"
+    log "config error: $1"
+    exit 1
+}
+
+# relay: log the captured output of the last command (curl, tar, the startscript, ...), so
+# every line of the agent's log carries a timestamp.
+relay() {
+    if [ -s "$CMD_OUT" ]; then
+        while IFS= read -r _l || [ -n "$_l" ]; do
+            log "  | $_l"
+        done < "$CMD_OUT"
+    fi
+    rm -f "$CMD_OUT"
+}
+
+stop_requested() {
+    [ -e "$STOP_FILE" ]
+}
+
+nap() {
+    sleep "${1:-$KD_POLL_SECONDS}"
+}
+
+event_enabled() {
+    case " $KD_EVENTS " in
+        *" all "*|*" $1 "*) return 0 ;;
+    esac
+    return 1
+}
+
+is_true() {
+    [ "$1" = true ]
+}
+
+# file_sig <file>: a cheap content signature (cksum is in coreutils and busybox).
+file_sig() {
+    if [ -f "$1" ]; then cksum < "$1"; else echo missing; fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# container instance id
+
+container_fingerprint() {
+    if [ -n "${KD_CONTAINER_FINGERPRINT:-}" ]; then
+        printf '%s\n' "$KD_CONTAINER_FINGERPRINT"
+        return
+    fi
+    _boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
+    # field 22 of /proc/1/stat (starttime); the command name (field 2) may contain spaces.
+    _start=$(sed 's/^.*) //' /proc/1/stat 2>/dev/null | awk '{print $20}')
+    _rootmnt=$(awk '$5 == "/" {print $1; exit}' /proc/self/mountinfo 2>/dev/null)
+    printf '%s:%s:%s\n' "$_boot" "$_start" "$_rootmnt"
+}
+
+new_id() {
+    _id=$(cat /proc/sys/kernel/random/uuid 2>/dev/null)
+    [ -n "$_id" ] || _id=$(od -An -N16 -tx1 /dev/urandom 2>/dev/null | tr -d ' \n')
+    [ -n "$_id" ] || _id=$(date +%s)-$$
+    printf '%s\n' "$_id"
+}
+
+ensure_container_id() {
+    _fp=$(container_fingerprint)
+    if [ -s "$ID_FILE" ] && { [ ! -f "$FP_FILE" ] || [ "$(cat "$FP_FILE")" = "$_fp" ]; }; then
+        CONTAINER_ID=$(cat "$ID_FILE")
+    else
+        CONTAINER_ID=$(new_id)
+        printf '%s\n' "$CONTAINER_ID" > "$ID_FILE.tmp" && mv -f "$ID_FILE.tmp" "$ID_FILE" ||
+            { log "cannot write $ID_FILE"; exit 1; }
+        log "new container instance: id $CONTAINER_ID written to $ID_FILE"
+    fi
+    printf '%s\n' "$_fp" > "$FP_FILE"
+}
+
+# ---------------------------------------------------------------------------------------------
+# ConfigMap access
+
+# take_snapshot: copy one consistent version of members, connections and this pod's configmeta
+# into $SNAP.  Returns 1 if members cannot be read.
+take_snapshot() {
+    _src=$KD_CONFIG_DIR
+    if [ -L "$KD_CONFIG_DIR/..data" ]; then
+        _d=$(readlink "$KD_CONFIG_DIR/..data" 2>/dev/null)
+        case $_d in
+            '') ;;
+            /*) _src=$_d ;;
+            *) _src=$KD_CONFIG_DIR/$_d ;;
+        esac
+    fi
+    rm -rf "$SNAP.new" && mkdir -p "$SNAP.new" || return 1
+    cat "$_src/members" > "$SNAP.new/members" 2>/dev/null || { rm -rf "$SNAP.new"; return 1; }
+    if [ -f "$_src/connections" ]; then
+        cat "$_src/connections" > "$SNAP.new/connections" || { rm -rf "$SNAP.new"; return 1; }
+    else
+        : > "$SNAP.new/connections"
+    fi
+    if [ -f "$_src/$KD_POD_NAME.json" ]; then
+        cat "$_src/$KD_POD_NAME.json" > "$SNAP.new/configmeta.json" || { rm -rf "$SNAP.new"; return 1; }
+    elif [ -f "$_src/configmeta.json" ] && [ -f "$_src/$KD_POD_NAME.node.json" ]; then
+        join_configmeta "$_src/configmeta.json" "$_src/$KD_POD_NAME.node.json" > "$SNAP.new/configmeta.json" ||
+            { rm -rf "$SNAP.new"; return 1; }
+    fi
+    rm -rf "$SNAP" && mv "$SNAP.new" "$SNAP"
+}
+
+# join_configmeta <shared> <node>: insert "node":<node> before the top-level "connections" key
+# (KubeDirector's field order), or append it when there is no such key.  In compact JSON the
+# byte sequence ,"connections": can only be structural, and the first one is the top-level key
+# (nested connected-cluster documents all sit inside it).
+join_configmeta() {
+    awk -v nodefile="$2" '
+        BEGIN { node = ""; while ((getline l < nodefile) > 0) node = node l; close(nodefile) }
+        { doc = doc (NR > 1 ? "\n" : "") $0 }
+        END {
+            sub(/[ \t\r\n]+$/, "", doc)
+            i = index(doc, ",\"connections\":")
+            if (i > 0) printf "%s,\"node\":%s%s", substr(doc, 1, i - 1), node, substr(doc, i)
+            else printf "%s,\"node\":%s}", substr(doc, 1, length(doc) - 1), node
+        }' "$1"
+}
+
+# self_line <members-file>: "<role> <fqdn>" of this pod, if listed.
+self_line() {
+    awk -v p="$KD_POD_NAME." 'NF >= 2 && index($2, p) == 1 { print $1 " " $2; exit }' "$1" 2>/dev/null
+}
+
+# write_configmeta: replace /etc/guestconfig/configmeta.json with the snapshot's copy.
+write_configmeta() {
+    [ -f "$SNAP/configmeta.json" ] || { log "no configmeta for $KD_POD_NAME in $KD_CONFIG_DIR"; return 1; }
+    cat "$SNAP/configmeta.json" > "$CONFIGMETA.kd-tmp" && mv -f "$CONFIGMETA.kd-tmp" "$CONFIGMETA"
+}
+
+save_file() { # save_file <src> <dest>
+    cat "$1" > "$2.kd-tmp" && mv -f "$2.kd-tmp" "$2"
+}
+
+# ---------------------------------------------------------------------------------------------
+# setup steps
+
+do_injections() {
+    _inj=$KD_AGENT_DIR/$ROLE.injections
+    [ -f "$_inj" ] || return 0
+    while IFS= read -r _line <&3 || [ -n "$_line" ]; do
+        [ -n "$_line" ] || continue
+        _src=$(printf '%s\n' "$_line" | cut -f1)
+        _dir=$(printf '%s\n' "$_line" | cut -f2)
+        _mode=$(printf '%s\n' "$_line" | cut -f3)
+        _owner=$(printf '%s\n' "$_line" | cut -f4)
+        _group=$(printf '%s\n' "$_line" | cut -f5)
+        case $_line in *"$TAB"*) ;; *) _dir= ;; esac
+        if [ -z "$_src" ] || [ -z "$_dir" ]; then
+            INJECT_ERROR="malformed injection line: $_line"
+            return 1
+        fi
+        _base=$(basename "$_src")
+        _d=$R${_dir%/}
+        [ -n "$_d" ] || _d=/
+        _dest=${_d%/}/$_base
+        _cmd="mkdir -p $_d && cd $_d && curl -L $_src -o $_dest"
+        [ -n "$_mode" ] && _cmd="$_cmd && chmod $_mode $_dest"
+        [ -n "$_owner" ] && _cmd="$_cmd && chown $_owner $_dest"
+        [ -n "$_group" ] && _cmd="$_cmd && chgrp $_group $_dest"
+        log "file injection: $_cmd"
+        (
+            mkdir -p "$_d" && cd "$_d" && curl -L "$_src" -o "$_dest" || exit $?
+            if [ -n "$_mode" ]; then chmod "$_mode" "$_dest" || exit $?; fi
+            if [ -n "$_owner" ]; then chown "$_owner" "$_dest" || exit $?; fi
+            if [ -n "$_group" ]; then chgrp "$_group" "$_dest" || exit $?; fi
+        ) < /dev/null > "$CMD_OUT" 2>&1
+        _rc=$?
+        relay
+        if [ "$_rc" -ne 0 ]; then
+            INJECT_ERROR="file injection ($_dest) failed with exit status $_rc"
+            return 1
+        fi
+    done 3< "$_inj"
+    return 0
+}
+
+legacy_links() {
+    log "legacy links: ln -sf /usr/local/bin/configcli /usr/bin/bdvcli && ln -sf /usr/local/bin/configcli /usr/bin/bd_vcli && ln -sf /usr/local/bin/configcli /usr/bin/configcli && ln -sf /usr/local/bin/ccli /usr/bin/ccli && ln -sf /usr/local/bin/configmacro /usr/bin/configmacro"
+    {
+        ln -sf "$R/usr/local/bin/configcli" "$R/usr/bin/bdvcli" &&
+            ln -sf "$R/usr/local/bin/configcli" "$R/usr/bin/bd_vcli" &&
+            ln -sf "$R/usr/local/bin/configcli" "$R/usr/bin/configcli" &&
+            ln -sf "$R/usr/local/bin/ccli" "$R/usr/bin/ccli" &&
+            ln -sf "$R/usr/local/bin/configmacro" "$R/usr/bin/configmacro"
+    } < /dev/null > "$CMD_OUT" 2>&1
+    _rc=$?
+    relay
+    return $_rc
+}
+
+install_configcli() {
+    if [ -e "$R/usr/local/bin/configcli" ] || [ -e "$R/usr/bin/configcli" ]; then
+        log "configcli already installed: skipped"
+        return 0
+    fi
+    if is_true "$KD_NEW_LAYOUT"; then _p=/usr/local; _new=--new; else _p=/usr; _new=; fi
+    log "configcli: curl -L $KD_CONFIGCLI_URL -o /tmp/configcli.tgz"
+    curl -L "$KD_CONFIGCLI_URL" -o "$R/tmp/configcli.tgz" < /dev/null > "$CMD_OUT" 2>&1
+    _rc=$?
+    relay
+    [ "$_rc" = 0 ] || return "$_rc"
+    log "configcli: cd /tmp && tar xzf configcli.tgz && chmod u+x /tmp/configcli-*/install && /tmp/configcli-*/install${_new:+ $_new} && rm -rf /tmp/configcli-* && rm -f /tmp/configcli.tgz && ln -sf $_p/bin/configcli $_p/bin/bdvcli && ln -sf $_p/bin/configcli $_p/bin/bd_vcli"
+    # shellcheck disable=SC2211  # KubeDirector's command runs the install script through a glob
+    (
+        cd "$R/tmp" && tar xzf configcli.tgz &&
+            chmod u+x "$R"/tmp/configcli-*/install && "$R"/tmp/configcli-*/install $_new &&
+            rm -rf "$R"/tmp/configcli-* && rm -f "$R/tmp/configcli.tgz" &&
+            ln -sf "$R$_p/bin/configcli" "$R$_p/bin/bdvcli" &&
+            ln -sf "$R$_p/bin/configcli" "$R$_p/bin/bd_vcli"
+    ) < /dev/null > "$CMD_OUT" 2>&1
+    _rc=$?
+    relay
+    return $_rc
+}
+
+startscript_exists() {
+    for _s in "$GC_OPT"/*/startscript; do
+        [ -e "$_s" ] && return 0
+    done
+    return 1
+}
+
+install_package() {
+    if startscript_exists; then
+        log "setup package already present (/opt/guestconfig/*/startscript): skipped"
+        return 0
+    fi
+    log "setup package: mkdir -p /opt/guestconfig && chmod 700 /opt/guestconfig && cd /opt/guestconfig && rm -rf /opt/guestconfig/* && curl -L $KD_PACKAGE_URL -o appconfig.tgz && tar xzf appconfig.tgz && chmod u+x /opt/guestconfig/*/startscript && rm -rf /opt/guestconfig/appconfig.tgz"
+    # shellcheck disable=SC2115  # GC_OPT always ends in /opt/guestconfig
+    (
+        mkdir -p "$GC_OPT" && chmod 700 "$GC_OPT" && cd "$GC_OPT" &&
+            rm -rf "$GC_OPT"/* &&
+            curl -L "$KD_PACKAGE_URL" -o appconfig.tgz &&
+            tar xzf appconfig.tgz &&
+            chmod u+x "$GC_OPT"/*/startscript &&
+            rm -rf "$GC_OPT/appconfig.tgz"
+    ) < /dev/null > "$CMD_OUT" 2>&1
+    _rc=$?
+    relay
+    return $_rc
+}
+
+# run_startscript <args...>: /opt/guestconfig/*/startscript <args>, with the glob expanded by
+# sh exactly as in KubeDirector's exec'd scripts.
+run_startscript() {
+    sh -c '"$0"/opt/guestconfig/*/startscript "$@"' "$R" "$@" < /dev/null > "$CMD_OUT" 2>&1
+    _rc=$?
+    relay
+    return $_rc
+}
+
+run_configure() {
+    log "configure: rm -f /opt/guestconfig/configure.* && printf '%s=' $CONTAINER_ID > /opt/guestconfig/configure.status"
+    rm -f "$GC_OPT"/configure.* && printf '%s=' "$CONTAINER_ID" > "$STATUS_FILE" ||
+        fail "execution of app config failed: cannot write /opt/guestconfig/configure.status"
+    log "configure: /opt/guestconfig/*/startscript --configure 2>/opt/guestconfig/configure.stderr 1>/opt/guestconfig/configure.stdout; printf '%s' \$? >> /opt/guestconfig/configure.status"
+    # A separate sh, as KubeDirector's nohup sh -c: if the agent dies, the status still gets its rc.
+    sh -c '"$0"/opt/guestconfig/*/startscript --configure 2>"$0"/opt/guestconfig/configure.stderr 1>"$0"/opt/guestconfig/configure.stdout; printf "%s" $? >> "$0"/opt/guestconfig/configure.status' "$R" < /dev/null > "$CMD_OUT" 2>&1
+    relay
+    _status=$(cat "$STATUS_FILE" 2>/dev/null)
+    _rc=${_status##*=}
+    log "configure finished: configure.status is $_status"
+    if [ "$_rc" = 0 ]; then
+        mark_ready
+    else
+        fail "configure failed with exit status $_rc"
+    fi
+}
+
+full_setup() {
+    # step 4
+    if is_true "$KD_SYSTEMD"; then
+        log "waiting for systemd: systemctl status systemd-journald > /tmp/journald-status.out 2>&1"
+        until systemctl status systemd-journald > "$R/tmp/journald-status.out" 2>&1 < /dev/null; do
+            stop_requested && { log "stop requested while waiting for systemd"; exit 0; }
+            log "systemd not yet responsive"
+            nap
+        done
+        log "systemd is responsive"
+    fi
+    # step 5
+    take_snapshot || fail "execution of app config failed: cannot read $KD_CONFIG_DIR"
+    if is_true "$KD_NEW_LAYOUT"; then
+        log "configmeta: mkdir -p /etc/guestconfig && chmod 700 /etc/guestconfig && write /etc/guestconfig/configmeta.json"
+        mkdir -p "$GC_ETC" && chmod 700 "$GC_ETC" ||
+            fail "execution of app config failed: cannot create /etc/guestconfig"
+    else
+        log "configmeta: mkdir -p /etc/guestconfig && write /etc/guestconfig/configmeta.json"
+        mkdir -p "$GC_ETC" || fail "execution of app config failed: cannot create /etc/guestconfig"
+    fi
+    write_configmeta || fail "execution of app config failed: cannot write /etc/guestconfig/configmeta.json"
+    save_file "$SNAP/members" "$SAVED_MEMBERS" && save_file "$SNAP/connections" "$SAVED_CONNECTIONS" ||
+        fail "execution of app config failed: cannot write /etc/guestconfig/kd-members"
+    # step 6
+    install_configcli || fail "execution of app config failed: configcli setup failed"
+    # step 7
+    if is_true "$KD_NEW_LAYOUT"; then
+        legacy_links || fail "execution of app config failed: configcli legacy links failed"
+    fi
+    # step 8
+    install_package || fail "execution of app config failed: app config setup failed"
+    # step 9
+    if ! event_enabled configure; then
+        log "eventList lacks configure: configure not run"
+        mark_ready
+        return
+    fi
+    run_configure
+}
+
+# ---------------------------------------------------------------------------------------------
+# watch loop
+
+# fqdns_minus <role> <a> <b>: csv of <role>'s fqdns listed in file a but not in file b, in a's
+# order, without this member's own fqdn.
+fqdns_minus() {
+    awk -v r="$1" -v self="$SELF_FQDN" '
+        FILENAME == ARGV[1] { if (NF >= 2 && $1 == r) seen[$2] = 1; next }
+        NF >= 2 && $1 == r && !($2 in seen) && $2 != self && !($2 in done) {
+            done[$2] = 1; out = out (out == "" ? "" : ",") $2
+        }
+        END { print out }' "$3" "$2"
+}
+
+# apply_delta <file> <del|add> <role> <csv>: record a processed change in the working state.
+apply_delta() {
+    awk -v op="$2" -v r="$3" -v csv="$4" '
+        BEGIN { n = split(csv, f, ","); for (i = 1; i <= n; i++) set[f[i]] = 1 }
+        NF >= 2 && op == "del" && $1 == r && ($2 in set) { next }
+        { print }
+        END { if (op == "add") for (i = 1; i <= n; i++) print r " " f[i] }' "$1" > "$1.new" &&
+        mv -f "$1.new" "$1"
+}
+
+# wait_resolvable <csv>: every fqdn resolves (getent hosts), waiting KD_PEER_WAIT_SECONDS at most.
+wait_resolvable() {
+    _waited=0
+    for _f in $(printf '%s\n' "$1" | tr ',' ' '); do
+        until getent hosts "$_f" > /dev/null 2>&1 < /dev/null; do
+            if [ "$_waited" -ge "$KD_PEER_WAIT_SECONDS" ] || stop_requested; then
+                log "new peer $_f does not resolve after ${_waited}s"
+                return 1
+            fi
+            _waited=$((_waited + 1))
+            sleep 1
+        done
+    done
+    return 0
+}
+
+process_members() {
+    _work=$RUN_DIR/members.work
+    cat "$SAVED_MEMBERS" > "$_work" || return 1
+    _failed=0
+    _roles=$(awk 'NF >= 2 { print $1 }' "$SAVED_MEMBERS" "$SNAP/members" | LC_ALL=C sort -u)
+    for _r in $_roles; do
+        _gone=$(fqdns_minus "$_r" "$SAVED_MEMBERS" "$SNAP/members")
+        [ -n "$_gone" ] || continue
+        if event_enabled delnodes; then
+            log "notify: startscript --delnodes --nodegroup 1 --role $_r --fqdns $_gone"
+            if run_startscript --delnodes --nodegroup 1 --role "$_r" --fqdns "$_gone"; then
+                apply_delta "$_work" del "$_r" "$_gone"
+            else
+                log "notify --delnodes for role $_r failed (exit status $?); will retry"
+                _failed=1
+            fi
+        else
+            log "eventList lacks delnodes: not notifying removal of $_gone (role $_r)"
+            apply_delta "$_work" del "$_r" "$_gone"
+        fi
+    done
+    for _r in $_roles; do
+        _new=$(fqdns_minus "$_r" "$SNAP/members" "$SAVED_MEMBERS")
+        [ -n "$_new" ] || continue
+        if event_enabled addnodes; then
+            if ! wait_resolvable "$_new"; then
+                log "notify --addnodes for role $_r postponed: peers not resolvable; will retry"
+                _failed=1
+                continue
+            fi
+            log "notify: startscript --addnodes --nodegroup 1 --role $_r --fqdns $_new"
+            if run_startscript --addnodes --nodegroup 1 --role "$_r" --fqdns "$_new"; then
+                apply_delta "$_work" add "$_r" "$_new"
+            else
+                log "notify --addnodes for role $_r failed (exit status $?); will retry"
+                _failed=1
+            fi
+        else
+            log "eventList lacks addnodes: not notifying addition of $_new (role $_r)"
+            apply_delta "$_work" add "$_r" "$_new"
+        fi
+    done
+    if [ "$_failed" = 0 ]; then
+        save_file "$SNAP/members" "$SAVED_MEMBERS"
+    else
+        LC_ALL=C sort "$_work" > "$_work.sorted" && save_file "$_work.sorted" "$SAVED_MEMBERS"
+    fi
+    rm -f "$_work" "$_work.sorted"
+}
+
+process_connections() {
+    log "connections changed: /opt/guestconfig/*/startscript --reconnect >>/opt/guestconfig/configure.stdout 2>>/opt/guestconfig/configure.stderr"
+    sh -c '"$0"/opt/guestconfig/*/startscript --reconnect >>"$0"/opt/guestconfig/configure.stdout 2>>"$0"/opt/guestconfig/configure.stderr' "$R" < /dev/null > "$CMD_OUT" 2>&1
+    _rc=$?
+    relay
+    if [ "$_rc" = 0 ]; then
+        save_file "$SNAP/connections" "$SAVED_CONNECTIONS"
+        log "reconnect done"
+    else
+        log "reconnect failed (exit status $_rc); will retry"
+    fi
+}
+
+watch_once() {
+    if ! take_snapshot; then
+        log "cannot read $KD_CONFIG_DIR/members; will retry"
+        return
+    fi
+    if [ -z "$(self_line "$SNAP/members")" ]; then
+        if [ "$REMOVED_LOGGED" = 0 ]; then
+            log "$KD_POD_NAME is no longer in members: member is being removed; doing nothing"
+            REMOVED_LOGGED=1
+        fi
+        return
+    fi
+    REMOVED_LOGGED=0
+    if [ ! -f "$SAVED_MEMBERS" ]; then
+        # configured by an earlier container whose saved state is gone: start from here.
+        save_file "$SNAP/members" "$SAVED_MEMBERS" && save_file "$SNAP/connections" "$SAVED_CONNECTIONS"
+        log "no saved member list: recorded the current one"
+    fi
+    [ -f "$SAVED_CONNECTIONS" ] || save_file "$SNAP/connections" "$SAVED_CONNECTIONS"
+    if [ -f "$SNAP/configmeta.json" ] && [ "$(file_sig "$SNAP/configmeta.json")" != "$(file_sig "$CONFIGMETA")" ]; then
+        if write_configmeta; then
+            log "configmeta changed: updated /etc/guestconfig/configmeta.json"
+        else
+            log "cannot update /etc/guestconfig/configmeta.json; will retry"
+            return
+        fi
+    fi
+    if [ "$(cat "$SNAP/connections")" != "$(cat "$SAVED_CONNECTIONS")" ]; then
+        process_connections
+    fi
+    if [ "$(file_sig "$SNAP/members")" != "$(file_sig "$SAVED_MEMBERS")" ]; then
+        log "members changed"
+        process_members
+    fi
+}
+
+watch_loop() {
+    log "watching $KD_CONFIG_DIR every ${KD_POLL_SECONDS}s"
+    while :; do
+        stop_requested && { log "stop requested: exiting"; return 0; }
+        watch_once
+        [ "$KD_ONESHOT" = 1 ] && { log "oneshot: exiting"; return 0; }
+        stop_requested && { log "stop requested: exiting"; return 0; }
+        nap
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# main
+
+mkdir -p "$RUN_DIR" || { log "cannot create $RUN_DIR"; exit 1; }
+
+if [ -f "$PID_FILE" ]; then
+    _other=$(cat "$PID_FILE" 2>/dev/null)
+    if [ -n "$_other" ] && [ "$_other" != "$$" ] && kill -0 "$_other" 2>/dev/null &&
+        grep -q kd-agent "/proc/$_other/cmdline" 2>/dev/null; then
+        log "another kd-agent (pid $_other) is running: exiting"
+        exit 0
+    fi
+fi
+printf '%s\n' "$$" > "$PID_FILE"
+trap 'rm -f "$PID_FILE"' EXIT
+trap 'exit 143' TERM INT HUP
+
+rm -f "$READY_FILE"
+set_state starting
+log "starting: pod $KD_POD_NAME, root '${R}', config $KD_CONFIG_DIR, agent dir $KD_AGENT_DIR"
+ensure_container_id
+log "container id $CONTAINER_ID"
+
+# find our role
+while :; do
+    _line=$(self_line "$KD_CONFIG_DIR/members")
+    [ -n "$_line" ] && break
+    if [ "$KD_ONESHOT" = 1 ]; then
+        set_state "waiting: $KD_POD_NAME not in $KD_CONFIG_DIR/members"
+        log "$KD_POD_NAME not found in $KD_CONFIG_DIR/members (oneshot): exiting"
+        exit 1
+    fi
+    stop_requested && { log "stop requested: exiting"; exit 0; }
+    log "$KD_POD_NAME not found in $KD_CONFIG_DIR/members yet; waiting"
+    nap
+done
+ROLE=${_line%% *}
+SELF_FQDN=${_line#* }
+log "role $ROLE, fqdn $SELF_FQDN"
+
+[ -f "$KD_AGENT_DIR/$ROLE.env" ] || fail "no agent settings for role $ROLE ($KD_AGENT_DIR/$ROLE.env)"
+KD_PACKAGE_URL=
+KD_NEW_LAYOUT=false
+KD_EVENTS=all
+KD_SYSTEMD=false
+KD_CONFIGCLI_URL=
+# shellcheck disable=SC1090
+. "$KD_AGENT_DIR/$ROLE.env"
+case $KD_POLL_SECONDS in ''|*[!0-9]*) KD_POLL_SECONDS=10 ;; esac
+case $KD_PEER_WAIT_SECONDS in ''|*[!0-9]*) KD_PEER_WAIT_SECONDS=600 ;; esac
+log "settings: package '$KD_PACKAGE_URL', new layout $KD_NEW_LAYOUT, events '$KD_EVENTS', systemd $KD_SYSTEMD, poll ${KD_POLL_SECONDS}s"
+
+# step 1
+INJECT_ERROR=
+do_injections || fail "failed requested file injections: $INJECT_ERROR"
+
+# step 2
+if [ -z "$KD_PACKAGE_URL" ]; then
+    log "role $ROLE has no setup package"
+    mark_ready
+    exit 0
+fi
+
+set_state configuring
+# step 3
+configured=0
+while [ -f "$STATUS_FILE" ]; do
+    _status=$(cat "$STATUS_FILE")
+    case $_status in
+        *=*) ;;
+        *) fail "configure failed with malformed status file" ;;
+    esac
+    _sid=${_status%=*}
+    _rc=${_status##*=}
+    if [ -z "$_rc" ]; then
+        if [ "$_sid" = "$CONTAINER_ID" ]; then
+            stop_requested && { log "stop requested: exiting"; exit 0; }
+            log "configure.status '$_status': configure still running in this container; waiting"
+            nap
+            continue
+        fi
+        log "configure.status '$_status': configure interrupted by a container restart; starting over"
+        rm -f "$STATUS_FILE"
+        break
+    fi
+    if [ "$_rc" = 0 ]; then
+        if [ "$_sid" != "$CONTAINER_ID" ] && is_true "$KD_NEW_LAYOUT"; then
+            log "configure.status '$_status': configured by an earlier container; re-creating legacy links"
+            legacy_links || fail "execution of app config failed: configcli legacy links failed"
+        else
+            log "configure.status '$_status': already configured"
+        fi
+        mark_ready
+        configured=1
+        break
+    fi
+    if [ "$_sid" = "$CONTAINER_ID" ]; then
+        fail "configure failed with exit status $_rc"
+    fi
+    log "configure.status '$_status': earlier container ended in config error; re-trying setup"
+    break
+done
+
+# steps 4-9
+[ "$configured" = 1 ] || full_setup
+
+# step 10
+watch_loop
 exit 0

@@ -27,10 +27,14 @@ INIT_SCRIPT = (
 
 
 def startup_script(hs: str, agent: bool) -> str:
-    """KubeDirector's postStart script; with the agent, it is started in the background just before ``exit 0``."""
+    """KubeDirector's postStart script; with the agent, it is started in the background just before ``exit 0``.
+
+    ``&`` already ends the launch command: ``& exit 0``, never ``&;exit 0`` (a bash syntax error
+    that would make the whole hook fail).
+    """
     script = STARTUP_SCRIPT.format(hs=hs)
     if agent:
-        script = script[: -len("exit 0")] + AGENT_LAUNCH + ";exit 0"
+        script = script[: -len("exit 0")] + AGENT_LAUNCH + " exit 0"
     return script
 
 

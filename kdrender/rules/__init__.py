@@ -46,6 +46,13 @@ class ClusterContext:
 
 
 @dataclass
+class ConfigContext:
+    doc: Document
+    settings: dict
+    path: tuple  # where the settings are in the document: () or ("spec",)
+
+
+@dataclass
 class RepoContext:
     clusters: list  # of ClusterContext
     apps: list  # of AppContext
@@ -71,6 +78,7 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
     cluster_shared_memory,
     cluster_storage,
     cluster_volume_projections,
+    config_labels,
     repo_connections,
     repo_duplicates,
 )
@@ -79,7 +87,7 @@ RULES = [
     app_unique_ids, app_config_refs, app_role_image, app_min_storage, app_tty_stdin, app_dashboard_scheme,
     cluster_name, cluster_app_exists, cluster_roles, cluster_cardinality, cluster_labels, cluster_quantities,
     cluster_min_resources, cluster_storage, cluster_min_storage, cluster_shared_memory, cluster_secrets,
-    cluster_secret_keys, cluster_volume_projections,
+    cluster_secret_keys, cluster_volume_projections, config_labels,
     repo_duplicates, repo_connections,
 ]
 

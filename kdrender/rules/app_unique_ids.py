@@ -13,7 +13,7 @@ def _dups(items, what, message):
     for i, item in enumerate(items or []):
         ident = item.get("id") if isinstance(item, dict) else None
         if ident in seen:
-            yield (what, i, "id"), message
+            yield ("spec", what, i, "id"), message
         seen.add(ident)
 
 

@@ -18,7 +18,7 @@ def check(ctx):
     systemd = bool((ctx.app or {}).get("systemdRequired")) and not ctx.config.get("nativeSystemdSupport")
     for i, role in enumerate(ctx.spec.get("roles") or []):
         system = {"/tmp", "/run", "/run/lock"}
-        secret = role.get("secret", secret_default)
+        secret = role.get("secret") or secret_default
         if isinstance(secret, dict) and secret.get("mountPath"):
             system.add(posixpath.normpath(secret["mountPath"]))
         if role.get("sharedMemory"):

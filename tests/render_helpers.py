@@ -1,0 +1,237 @@
+"""Helpers for the rendering tests: repos built from the conformance files, KubeDirector's exact
+scripts (copied from the spec, not from kdrender), and small object accessors.
+
+The conformance files (real KubeDirector examples, third-party data) are read where they are,
+from ``$KDRENDER_CONFORMANCE`` or ``<project>/../shared/conformance``.  Tests copy one app
+catalog and one cluster file into ``tmp_path`` at a time; nothing is copied into the project.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import yaml
+
+PROJECT = Path(__file__).resolve().parent.parent
+CONFORMANCE = Path(os.environ.get("KDRENDER_CONFORMANCE",
+                                  Path(__file__).parent.parent.parent / "shared" / "conformance")).resolve()
+VERSIONS = ("v1beta1", "v1alpha1")
+DATA_SUFFIXES = (".json", ".yaml", ".yml")
+
+KD = "kubedirector.hpe.com"
+L_CLUSTER = f"{KD}/kdcluster"
+L_APP = f"{KD}/kdapp"
+L_CATALOG = f"{KD}/appCatalog"
+L_ROLE = f"{KD}/role"
+L_HEADLESS = f"{KD}/headless"
+A_PRETTY = f"{KD}/kdapp-prettyName"
+POD_NAME = "statefulset.kubernetes.io/pod-name"
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+
+# spec section 2.4 getStartupScript, verbatim; <hs> is the headless Service name
+STARTUP_SCRIPT = (
+    r"exec 2>>/tmp/kd-postcluster.log; set -x;Retries=60; while [[ $Retries && ! -s /etc/resolv.conf ]]; do sleep 1; "
+    r"Retries=$(expr $Retries - 1); done; sed "
+    r'"s/^search \([^ ]\+\)/search <hs>.\1 \1/" /etc/resolv.conf > /tmp/resolv.conf.new && '
+    r"cat /tmp/resolv.conf.new > /etc/resolv.conf;rm -f /tmp/resolv.conf.new;chmod 755 /run;exit 0"
+)
+# spec section 2.4 generateInitContainerLaunch, verbatim; <dirs> are the persist dirs joined by one space
+INIT_SCRIPT = (
+    "rsync --log-file=./rsync-check-status-dummy.log --info=progress2 --relative -ax --no-inc-recursive --version; "
+    "RSYNC_CHECK_STATUS=$?; ! [ -f /mnt/etc/kubedirector.init ] && ( [ ${RSYNC_CHECK_STATUS} != 0 ] && "
+    "(cp --parent -ax <dirs> /mnt) || (mkdir -p /mnt/etc; rsync --log-file=/mnt/etc/kubedirector-init.log "
+    "--info=progress2 --relative -ax --no-inc-recursive <dirs> /mnt > /mnt/etc/kubedirector-init-progress-bar.log;)); "
+    "touch /mnt/etc/kubedirector.init;"
+)
+
+_IANA = re.compile(r"^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]+(-[a-z0-9]+)*$")
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def startup_script(hs: str) -> str:
+    return STARTUP_SCRIPT.replace("<hs>", hs)
+
+
+def init_script(dirs) -> str:
+    return INIT_SCRIPT.replace("<dirs>", " ".join(dirs))
+
+
+def is_iana_svc_name(name: str) -> bool:
+    return bool(_IANA.match(name))
+
+
+def is_dns1123_label(name: str) -> bool:
+    return len(name) <= 63 and bool(_DNS1123_LABEL.match(name))
+
+
+def is_dns1035_label(name: str) -> bool:
+    return len(name) <= 63 and bool(_DNS1035_LABEL.match(name))
+
+
+def is_label_value(value: str) -> bool:
+    return len(value) <= 63 and bool(_LABEL_VALUE.match(value))
+
+
+def mung(name: str) -> str:
+    """KubeDirector's MungObjectName, re-implemented from spec section 2.1."""
+    out = []
+    for i, ch in enumerate(name[:46]):
+        if ch in "._":
+            if i != 45:
+                out.append("-")
+        else:
+            out.append(ch.lower())
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# conformance repos
+
+def conformance_available() -> bool:
+    return CONFORMANCE.is_dir()
+
+
+def data_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.suffix in DATA_SUFFIXES) if folder.is_dir() else []
+
+
+def conformance_clusters() -> list[tuple[str, str]]:
+    """(version, cluster file name) of every conformance cluster, both API versions."""
+    return [(v, name) for v in VERSIONS for name in data_files(CONFORMANCE / v / "clusters")]
+
+
+def conformance_params():
+    """pytest parameters for every conformance cluster (one skipped parameter when the folder is missing)."""
+    import pytest
+
+    params = [pytest.param(v, name, id=f"{v}/{name}") for v, name in conformance_clusters()]
+    if not params:
+        params = [pytest.param(None, None, marks=pytest.mark.skip(
+            reason=f"conformance files not found at {CONFORMANCE} (set KDRENDER_CONFORMANCE)"))]
+    return params
+
+
+def write_repo(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def conformance_repo(root: Path, version: str, cluster_file: str, config: str | None = None) -> Path:
+    """``root`` with catalog/ (every app of ``version``), clusters/<cluster_file> and an optional kdrender.yaml."""
+    (root / "catalog").mkdir(parents=True)
+    (root / "clusters").mkdir()
+    for name in data_files(CONFORMANCE / version / "catalog"):
+        shutil.copyfile(CONFORMANCE / version / "catalog" / name, root / "catalog" / name)
+    shutil.copyfile(CONFORMANCE / version / "clusters" / cluster_file, root / "clusters" / cluster_file)
+    if config is not None:
+        (root / "kdrender.yaml").write_text(config, encoding="utf-8")
+    return root
+
+
+def project_repo(root: Path, with_golden: bool = False) -> Path:
+    """A copy of the project's own repo content (catalog/, clusters/, kdrender.yaml, optionally golden/)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in ("catalog", "clusters") + (("golden",) if with_golden else ()):
+        if (PROJECT / folder).is_dir():
+            shutil.copytree(PROJECT / folder, root / folder)
+    if (PROJECT / "kdrender.yaml").is_file():
+        shutil.copyfile(PROJECT / "kdrender.yaml", root / "kdrender.yaml")
+    return root
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering
+
+def load(root: Path):
+    from kdrender.pipeline import load_model
+
+    return load_model(str(root))
+
+
+def render(root: Path) -> list:
+    """(namespace, cluster, objects) of every cluster of the repo at ``root``."""
+    from kdrender.pipeline import render_model
+
+    return render_model(load(root))
+
+
+def render_one(root: Path):
+    """(namespace, cluster, objects) of the only cluster of the repo."""
+    rendered = render(root)
+    assert len(rendered) == 1, [(ns, name) for ns, name, _ in rendered]
+    return rendered[0]
+
+
+def resolve(root: Path):
+    """The model and its resolved form (for configmeta())."""
+    from kdrender.resolve import resolve_model
+
+    model = load(root)
+    return model, resolve_model(model)
+
+
+def of_kind(objects: list, kind: str) -> list:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def by_name(objects: list, kind: str | None = None) -> dict:
+    return {o["metadata"]["name"]: o for o in objects if kind is None or o["kind"] == kind}
+
+
+def app_container(sts: dict) -> dict:
+    containers = sts["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["app"]
+    return containers[0]
+
+
+def run_cli(*args: str):
+    """Run the kdrender CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from kdrender.cli import main
+
+    try:
+        runner = CliRunner(mix_stderr=False)
+    except TypeError:  # click >= 8.2 always keeps stderr apart
+        runner = CliRunner()
+    return runner.invoke(main, list(args), catch_exceptions=False)
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder`` (relative path -> bytes), hidden files included."""
+    out = {}
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            out[path.relative_to(folder).as_posix()] = path.read_bytes()
+    return out
+
+
+def yaml_docs(text: str) -> list:
+    return [d for d in yaml.safe_load_all(text) if d is not None]
+
+
+def reverse_keys(value):
+    """The same data with every mapping's keys in reversed order (list order kept)."""
+    if isinstance(value, dict):
+        return {k: reverse_keys(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [reverse_keys(v) for v in value]
+    return value
+
+
+def subprocess_env(**extra) -> dict:
+    env = dict(os.environ)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(extra)
+    return env
