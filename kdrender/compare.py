@@ -19,8 +19,8 @@ def read_tree(folder: str) -> dict:
         for name in filenames:
             path = os.path.join(dirpath, name)
             rel = os.path.relpath(path, folder).replace(os.sep, "/")
-            with open(path, encoding="utf-8", newline="") as fh:
-                files[rel] = fh.read()
+            with open(path, "rb") as fh:  # a stray binary file is "extra", not a crash
+                files[rel] = fh.read().decode("utf-8", errors="replace")
     return files
 
 
@@ -54,7 +54,12 @@ def write_tree(root: str, files: dict, folder: str = GOLDEN) -> None:
             old = tempfile.mkdtemp(prefix=f".{folder}.old-", dir=root)
             os.rmdir(old)
             os.rename(target, old)
-        os.rename(staging, target)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if old:  # put the old tree back: a failed build must not lose golden/
+                os.rename(old, target)
+            raise
         staging = None
         if old:
             shutil.rmtree(old, ignore_errors=True)

@@ -49,15 +49,21 @@ def member_service_name(scheme: str, pod: str) -> str:
     return "s-" + pod if scheme == "UID" else pod
 
 
-def port_name(service_id: str) -> str:
-    """Container port name of an app service: its id, made an IANA service name if it is not one.
-
-    v1beta1 ids already are; 2018 ids such as ``spark_master`` or ``jupyter-notebook`` are not.
-    """
+def port_label(service_id: str) -> str:
+    """A service id as a DNS label: lower case, ``_`` and ``.`` as ``-`` (v1beta1 ids already are)."""
     name = service_id.lower().replace("_", "-").replace(".", "-")
     while "--" in name:
         name = name.replace("--", "-")
-    return name[:15].strip("-")
+    return name.strip("-")
+
+
+def port_name(service_id: str) -> str:
+    """Container port name of an app service: its id, made an IANA service name if it is not one.
+
+    v1beta1 ids already are; 2018 ids such as ``spark_master`` or ``jupyter-notebook`` (16
+    characters) are not, and are cut to the 15 characters a container port name may have.
+    """
+    return port_label(service_id)[:15].strip("-")
 
 
 def is_iana_svc_name(name: str) -> bool:

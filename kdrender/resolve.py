@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .k8s import dns1035_label, dns1123_label, dns1123_subdomain
 from .model import Cluster, Model
-from .names import is_iana_svc_name, headless_name, member_service_name, port_name, statefulset_name
+from .names import headless_name, is_iana_svc_name, member_service_name, port_label, port_name, statefulset_name
 from .problems import Problem, UserError
 
 KD = "kubedirector.hpe.com"
@@ -37,8 +37,11 @@ class Port:
 
     @property
     def service_port_name(self) -> str:
+        """``<lower(urlScheme)>-<id>`` or ``generic-<id>``; Service port names may be longer than
+        container port names, so a 2018 id is not cut here."""
         scheme = (self.service.get("endpoint") or {}).get("urlScheme")
-        return f"{scheme.lower()}-{self.name}" if scheme else f"generic-{self.name}"
+        ident = port_label(self.service["id"])
+        return f"{scheme.lower()}-{ident}" if scheme else f"generic-{ident}"
 
 
 @dataclass

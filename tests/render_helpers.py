@@ -18,6 +18,7 @@ import yaml
 PROJECT = Path(__file__).resolve().parent.parent
 CONFORMANCE = Path(os.environ.get("KDRENDER_CONFORMANCE",
                                   Path(__file__).parent.parent.parent / "shared" / "conformance")).resolve()
+SPEC = CONFORMANCE.parent / "reference" / "kubedirector-spec.md"
 VERSIONS = ("v1beta1", "v1alpha1")
 DATA_SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -235,3 +236,122 @@ def subprocess_env(**extra) -> dict:
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.update(extra)
     return env
+
+
+# ---------------------------------------------------------------------------------------------
+# shared inputs
+
+# the v1beta1 examples, one namespace (spark245-stor is left out: it has the same name as spark245),
+# plus the 2018 spark221e2 example in its own namespace
+SKIP = {"cr-cluster-spark245-stor.yaml"}
+
+
+def make_multi_repo(root: Path) -> Path:
+    (root / "catalog").mkdir(parents=True)
+    (root / "clusters" / "legacy").mkdir(parents=True)
+    for name in data_files(CONFORMANCE / "v1beta1" / "catalog"):
+        shutil.copyfile(CONFORMANCE / "v1beta1" / "catalog" / name, root / "catalog" / name)
+    for name in data_files(CONFORMANCE / "v1beta1" / "clusters"):
+        if name not in SKIP:
+            shutil.copyfile(CONFORMANCE / "v1beta1" / "clusters" / name, root / "clusters" / name)
+    shutil.copyfile(CONFORMANCE / "v1alpha1" / "catalog" / "cr-app-spark221e2.json", root / "catalog" / "spark221e2.json")
+    legacy = (CONFORMANCE / "v1alpha1" / "clusters" / "cr-cluster-spark221e2.yaml").read_text()
+    legacy = legacy.replace('  name: "spark-instance"\n', '  name: "spark-instance"\n  namespace: legacy\n')
+    (root / "clusters" / "legacy" / "spark221e2.yaml").write_text(legacy)
+    (root / "kdrender.yaml").write_text("defaultStorageClassName: standard\nkdrender:\n  namespace: examples\n")
+    return root
+
+
+# The cluster of spec sections 2.8 and 3.3 (``{scheme}``: the namingScheme), for the spark245 app.
+CLUSTER = """\
+apiVersion: kubedirector.hpe.com/v1beta1
+kind: KubeDirectorCluster
+metadata:
+  name: spark-instance
+  namespace: analytics
+spec:
+  app: spark245
+  namingScheme: {scheme}
+  roles:
+  - id: spark-master
+    members: 1
+    resources:
+      requests: {{cpu: "2", memory: 4Gi}}
+      limits: {{cpu: "2", memory: 4Gi}}
+    storage:
+      size: 40Gi
+      storageClassName: standard
+  - id: livy-server
+    members: 1
+    resources:
+      requests: {{cpu: "2", memory: 4Gi}}
+      limits: {{cpu: "2", memory: 4Gi}}
+  - id: spark-worker
+    members: 2
+    resources:
+      requests: {{cpu: "4", memory: 8Gi}}
+      limits: {{cpu: "4", memory: 8Gi}}
+"""
+
+# the example's illustrative names
+ILLUSTRATIVE = {"hs": "kdhs-7xq2m", "spark-master": "kdss-b4n8r", "livy-server": "kdss-tz9wd",
+                "spark-worker": "kdss-h2c6v"}
+
+
+def spec_block(heading: str, lang: str) -> str:
+    """The first ```lang block after ``heading`` in the spec."""
+    text = SPEC.read_text(encoding="utf-8")
+    start = text.index(heading)
+    block = text.index(f"```{lang}\n", start) + len(f"```{lang}\n")
+    return text[block: text.index("```", block)]
+
+
+# A small app and a cluster using every optional role field (secret, projections, shared memory,
+# block storage, service account).
+APP_WITH_SYSTEMD = """\
+apiVersion: kubedirector.hpe.com/v1beta1
+kind: KubeDirectorApp
+metadata:
+  name: db
+spec:
+  label: {name: DB}
+  distroID: test/db
+  version: "1"
+  configSchemaVersion: 7
+  defaultImageRepoTag: example.org/db:1
+  systemdRequired: true
+  defaultPersistDirs: [/var/lib/db]
+  services:
+  - id: sql
+    endpoint: {port: 5432, urlScheme: postgres}
+  roles:
+  - id: db
+    cardinality: "1+"
+  config:
+    selectedRoles: [db]
+    roleServices:
+    - roleID: db
+      serviceIDs: [sql]
+"""
+
+CLUSTER_WITH_EXTRAS = """\
+apiVersion: kubedirector.hpe.com/v1beta1
+kind: KubeDirectorCluster
+metadata:
+  name: extras
+spec:
+  app: db
+  roles:
+  - id: db
+    members: 1
+    serviceAccountName: db-sa
+    resources:
+      limits: {cpu: "1", memory: 2Gi}
+    storage: {size: 10Gi}
+    blockStorage: {numDevices: 2, pathPrefix: /dev/xvdb, storageClassName: block-class}
+    secret: {name: dbcreds, mountPath: /etc/secret, readOnly: true, defaultMode: 288}
+    volumeProjections:
+    - {pvcName: data, mountPath: /data}
+    - {pvcName: shared, mountPath: /shared, readOnly: true}
+    sharedMemory: 1Gi
+"""

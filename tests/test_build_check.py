@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from render_helpers import CONFORMANCE, PROJECT, project_repo, run_cli, tree_bytes, yaml_docs
-from test_determinism import make_multi_repo
+from render_helpers import CONFORMANCE, PROJECT, make_multi_repo, project_repo, run_cli, tree_bytes, yaml_docs
 
 
 @pytest.fixture
@@ -198,3 +197,52 @@ def test_failing_first_build_creates_no_golden(tmp_path):
     assert result.exit_code == 1
     assert "broken.yaml" in result.stderr + result.stdout
     assert not (root / "golden").exists()
+
+
+def test_failed_swap_restores_golden(repo, monkeypatch):
+    """If moving the new tree into place fails, the old golden/ is put back (not left aside)."""
+    import kdrender.compare as compare
+
+    before = tree_bytes(repo / "golden")
+    real_rename = compare.os.rename
+
+    def rename(src, dst):
+        if ".golden.new-" in str(src):
+            raise OSError("simulated failure")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(compare.os, "rename", rename)
+    with pytest.raises(OSError):
+        compare.write_tree(str(repo), {"ns/c/kustomization.yaml": "resources: []\n"})
+    monkeypatch.undo()
+    assert tree_bytes(repo / "golden") == before
+    assert [p.name for p in repo.iterdir() if p.name.startswith(".")] == []
+
+
+def test_golden_files_round_trip(repo):
+    """Every golden file loads back to exactly the rendered object, and ``render -o json`` gives the same objects."""
+    from render_helpers import render
+
+    rendered = render(repo)
+    golden = repo / "golden"
+    files = sorted((repo / "clusters").rglob("*.y*ml"))
+    for namespace, cluster, objects in rendered:
+        for obj in objects:
+            path = golden / namespace / cluster / f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+            assert yaml.safe_load(path.read_text(encoding="utf-8")) == obj, path
+    import json
+
+    result = run_cli("render", "--repo", str(repo), "-o", "json", *map(str, files))
+    assert result.exit_code == 0, result.output
+    from_json = [json.loads(line) for line in result.stdout.splitlines()]
+    assert from_json == [o for _, _, objs in rendered for o in objs]
+    result = run_cli("render", "--repo", str(repo), *map(str, files))
+    assert yaml_docs(result.stdout) == from_json
+
+
+def test_check_reports_binary_stray_file(repo):
+    """A non-UTF-8 file in golden/ (an editor's or OS's droppings) is reported as extra, not a crash."""
+    (repo / "golden" / "examples" / ".DS_Store").write_bytes(b"\xff\xfe\x00binary")
+    result = run_cli("check", str(repo))
+    assert result.exit_code == 1
+    assert "extra: golden/examples/.DS_Store" in result.stdout

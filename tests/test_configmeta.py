@@ -13,8 +13,10 @@ import uuid
 
 import pytest
 
-from render_helpers import CONFORMANCE, by_name, conformance_params, conformance_repo, of_kind, resolve, write_repo
-from test_render_example import CLUSTER, ILLUSTRATIVE, SPEC, _spec_block
+from render_helpers import (
+    CLUSTER, CONFORMANCE, ILLUSTRATIVE, SPEC, by_name, conformance_params, conformance_repo, of_kind, resolve,
+    spec_block, write_repo,
+)
 
 from kdrender.render.configmeta import configmeta
 
@@ -377,4 +379,4 @@ def test_conformance_configmeta_consistent(tmp_path, version, name):
 def test_embedded_configmeta_matches_spec():
     if not SPEC.is_file():
         pytest.skip(f"spec not found at {SPEC}")
-    assert json.loads(_spec_block("### 3.3", "json")) == json.loads(EXAMPLE_JSON)
+    assert json.loads(spec_block("### 3.3", "json")) == json.loads(EXAMPLE_JSON)

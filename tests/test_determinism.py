@@ -14,29 +14,8 @@ import pytest
 import yaml
 
 from render_helpers import (
-    CONFORMANCE, PROJECT, data_files, project_repo, reverse_keys, run_cli, subprocess_env, tree_bytes,
+    CONFORMANCE, PROJECT, make_multi_repo, project_repo, reverse_keys, run_cli, subprocess_env, tree_bytes,
 )
-
-# the v1beta1 examples, one namespace (spark245-stor is left out: it has the same name as spark245),
-# plus the 2018 spark221e2 example in its own namespace
-SKIP = {"cr-cluster-spark245-stor.yaml"}
-
-
-def make_multi_repo(root: Path) -> Path:
-    (root / "catalog").mkdir(parents=True)
-    (root / "clusters" / "legacy").mkdir(parents=True)
-    for name in data_files(CONFORMANCE / "v1beta1" / "catalog"):
-        shutil.copyfile(CONFORMANCE / "v1beta1" / "catalog" / name, root / "catalog" / name)
-    for name in data_files(CONFORMANCE / "v1beta1" / "clusters"):
-        if name not in SKIP:
-            shutil.copyfile(CONFORMANCE / "v1beta1" / "clusters" / name, root / "clusters" / name)
-    shutil.copyfile(CONFORMANCE / "v1alpha1" / "catalog" / "cr-app-spark221e2.json", root / "catalog" / "spark221e2.json")
-    legacy = (CONFORMANCE / "v1alpha1" / "clusters" / "cr-cluster-spark221e2.yaml").read_text()
-    legacy = legacy.replace('  name: "spark-instance"\n', '  name: "spark-instance"\n  namespace: legacy\n')
-    (root / "clusters" / "legacy" / "spark221e2.yaml").write_text(legacy)
-    (root / "kdrender.yaml").write_text("defaultStorageClassName: standard\nkdrender:\n  namespace: examples\n")
-    return root
-
 
 @pytest.fixture(scope="module")
 def multi(tmp_path_factory):

@@ -243,3 +243,33 @@ def test_strict_mode_rejects_unknown_and_wrong_fields(k8s):
     sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s"},
            "spec": {"selector": {}, "serviceName": "x", "template": {"spec": {"containers": [{"name": "a", "imageX": 1}]}}}}
     assert k8s.errors(sts)
+
+
+def test_role_extras_validate(tmp_path, k8s):
+    """secret, volume projections, shared memory, block devices, service account, affinity, env, labels."""
+    from render_helpers import APP_WITH_SYSTEMD, CLUSTER_WITH_EXTRAS, write_repo
+
+    cluster = CLUSTER_WITH_EXTRAS.replace("    serviceAccountName: db-sa\n", """\
+    serviceAccountName: db-sa
+    env:
+    - {name: MODE, value: primary}
+    podLabels: {team: data}
+    podAnnotations: {note: "x"}
+    serviceLabels: {exposed: "yes"}
+    affinity:
+      podAntiAffinity:
+        requiredDuringSchedulingIgnoredDuringExecution:
+        - labelSelector:
+            matchLabels: {kubedirector.hpe.com/role: db}
+          topologyKey: kubernetes.io/hostname
+""").replace("    members: 1\n", "    members: 3\n")
+    root = write_repo(tmp_path, {"catalog/app.yaml": APP_WITH_SYSTEMD, "clusters/c.yaml": cluster,
+                                 "kdrender.yaml": "defaultServiceType: NodePort\n"})
+    objects = [o for _, _, objs in render(root) for o in objs]
+    sts = [o for o in objects if o["kind"] == "StatefulSet"][0]
+    pod = sts["spec"]["template"]["spec"]
+    assert pod["affinity"]["podAntiAffinity"] and pod["containers"][0]["env"][0] == {"name": "MODE", "value": "primary"}
+    assert len(sts["spec"]["volumeClaimTemplates"]) == 3
+    for obj in objects:
+        assert k8s.errors(obj) == [], (k8s.version, obj["kind"], obj["metadata"]["name"])
+        assert api_server_problems(obj) == [], (obj["kind"], obj["metadata"]["name"])

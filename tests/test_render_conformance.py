@@ -22,7 +22,7 @@ import yaml
 from render_helpers import (
     A_PRETTY, CONFORMANCE, L_APP, L_CATALOG, L_CLUSTER, L_HEADLESS, L_ROLE, POD_NAME, SUFFIX_CHARS, SYNC_WAVE,
     app_container, by_name, conformance_params, conformance_repo, init_script, is_dns1035_label, is_iana_svc_name,
-    mung, of_kind, render_one, startup_script, write_repo,
+    mung, of_kind, render_one, startup_script, write_repo, APP_WITH_SYSTEMD, CLUSTER_WITH_EXTRAS,
 )
 
 SPARK_DIRS = ["/etc", "/opt", "/usr", "/home"]
@@ -376,8 +376,9 @@ def test_member_services(rendered, version, name):
             assert "clusterIP" not in spec
             assert [p["port"] for p in spec["ports"]] == [p[1] for p in r["ports"]]
             for port, (_, number, sname), cport in zip(spec["ports"], r["ports"], container_ports):
-                if sname == "http":  # 2018 id: <scheme>-<container port name>
-                    assert port["name"] == f"http-{cport['name']}"
+                if sname == "http":  # 2018 id jupyter-notebook: the Service port keeps the whole id
+                    assert port["name"] == "http-jupyter-notebook"
+                    assert cport["name"] == "jupyter-noteboo"  # a container port name has 15 characters at most
                 else:
                     assert port["name"] == sname
                 assert port.get("protocol", "TCP") == "TCP"
@@ -582,53 +583,6 @@ def test_role_extras_volumes_order(tmp_path):
     assert pod["automountServiceAccountToken"] is True and pod["serviceAccountName"] == "db-sa"
 
 
-APP_WITH_SYSTEMD = """\
-apiVersion: kubedirector.hpe.com/v1beta1
-kind: KubeDirectorApp
-metadata:
-  name: db
-spec:
-  label: {name: DB}
-  distroID: test/db
-  version: "1"
-  configSchemaVersion: 7
-  defaultImageRepoTag: example.org/db:1
-  systemdRequired: true
-  defaultPersistDirs: [/var/lib/db]
-  services:
-  - id: sql
-    endpoint: {port: 5432, urlScheme: postgres}
-  roles:
-  - id: db
-    cardinality: "1+"
-  config:
-    selectedRoles: [db]
-    roleServices:
-    - roleID: db
-      serviceIDs: [sql]
-"""
-
-CLUSTER_WITH_EXTRAS = """\
-apiVersion: kubedirector.hpe.com/v1beta1
-kind: KubeDirectorCluster
-metadata:
-  name: extras
-spec:
-  app: db
-  roles:
-  - id: db
-    members: 1
-    serviceAccountName: db-sa
-    resources:
-      limits: {cpu: "1", memory: 2Gi}
-    storage: {size: 10Gi}
-    blockStorage: {numDevices: 2, pathPrefix: /dev/xvdb, storageClassName: block-class}
-    secret: {name: dbcreds, mountPath: /etc/secret, readOnly: true, defaultMode: 288}
-    volumeProjections:
-    - {pvcName: data, mountPath: /data}
-    - {pvcName: shared, mountPath: /shared, readOnly: true}
-    sharedMemory: 1Gi
-"""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -667,11 +621,44 @@ def test_post_start_script_rewrites_resolv_conf(rendered, tmp_path, cluster):
     resolv = tmp_path / "resolv.conf"
     resolv.write_text("search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.0.0.10\n")
     (tmp_path / "empty.sh").write_text("exit 0\n")
-    for old, new in (("/etc/resolv.conf", str(resolv)), ("/tmp/", f"{tmp_path}/"), ("chmod 755 /run", "true"),
-                     ("/etc/kd/agent/kd-agent.sh", str(tmp_path / "empty.sh"))):
+    for old, new in (("/etc/resolv.conf", "@RESOLV@"), ("/tmp/", "@TMP@/"), ("chmod 755 /run", "true"),
+                     ("/etc/kd/agent/kd-agent.sh", "@AGENT@")):
         script = script.replace(old, new)
     assert "/etc/" not in script and " /run" not in script
+    script = script.replace("@RESOLV@", str(resolv)).replace("@TMP@", str(tmp_path))
+    script = script.replace("@AGENT@", str(tmp_path / "empty.sh"))
     proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert resolv.read_text() == (f"search {hs}.default.svc.cluster.local default.svc.cluster.local svc.cluster.local "
                                   "cluster.local\nnameserver 10.0.0.10\n")
+
+
+def test_port_names_lower_case_scheme_and_generic(tmp_path):
+    """Member Service port names: ``<lower(urlScheme)>-<id>``, ``generic-<id>`` without a scheme;
+    container ports in app.spec.services order, not the roleServices order."""
+    app = APP_WITH_SYSTEMD.replace(
+        "  - id: sql\n    endpoint: {port: 5432, urlScheme: postgres}\n",
+        "  - id: sql\n    endpoint: {port: 5432, urlScheme: PostgreSQL}\n"
+        "  - id: admin\n    endpoint: {port: 9000}\n"
+        "  - id: nothing\n    label: {name: no port}\n").replace("serviceIDs: [sql]", "serviceIDs: [nothing, admin, sql]")
+    root = write_repo(tmp_path, {"catalog/app.yaml": app, "clusters/c.yaml": CLUSTER_WITH_EXTRAS})
+    _, _, objects = render_one(root)
+    c = app_container(by_name(objects, "StatefulSet")["extras-db"])
+    assert [(p["name"], p["containerPort"]) for p in c["ports"]] == [("sql", 5432), ("admin", 9000)]
+    svc = by_name(objects, "Service")["extras-db-0"]
+    assert [(p["name"], p["port"]) for p in svc["spec"]["ports"]] == [("postgresql-sql", 5432), ("generic-admin", 9000)]
+
+
+def test_env_order(tmp_path):
+    """role.env first, then PYTHONUSERBASE (new setup layout), then NVIDIA_VISIBLE_DEVICES."""
+    if not CONFORMANCE.is_dir():
+        pytest.skip("no conformance files")
+    root = conformance_repo(tmp_path, "v1beta1", "cr-cluster-jupyter-notebook.yaml")
+    path = root / "clusters" / "cr-cluster-jupyter-notebook.yaml"
+    text = path.read_text()
+    anchor = '      id: "controller"\n      members: 1\n'
+    assert text.count(anchor) == 1
+    path.write_text(text.replace(anchor, anchor + "      env:\n      - {name: B, value: '2'}\n      - {name: A, value: '1'}\n"))
+    _, _, objects = render_one(root)
+    c = app_container(by_name(objects, "StatefulSet")["jupyter-notebook-controller"])
+    assert c["env"] == [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}, USERBASE, VOID]

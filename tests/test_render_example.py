@@ -16,10 +16,8 @@ import pytest
 import yaml
 
 from render_helpers import (
-    CONFORMANCE, L_CLUSTER, L_ROLE, SUFFIX_CHARS, SYNC_WAVE, of_kind, render_one, startup_script, write_repo,
+    CLUSTER, CONFORMANCE, ILLUSTRATIVE, SPEC, L_CLUSTER, L_ROLE, SUFFIX_CHARS, SYNC_WAVE, of_kind, render_one, spec_block, startup_script, write_repo,
 )
-
-SPEC = CONFORMANCE.parent / "reference" / "kubedirector-spec.md"
 
 # spec section 2.8, verbatim (test_embedded_example_matches_spec checks it against the spec when present)
 EXAMPLE_YAML = r"""
@@ -111,38 +109,7 @@ spec:
   ports: [{name: http-spark-web, port: 8080}, {name: spark-spark-master, port: 7077}]
 """
 
-CLUSTER = """\
-apiVersion: kubedirector.hpe.com/v1beta1
-kind: KubeDirectorCluster
-metadata:
-  name: spark-instance
-  namespace: analytics
-spec:
-  app: spark245
-  namingScheme: {scheme}
-  roles:
-  - id: spark-master
-    members: 1
-    resources:
-      requests: {{cpu: "2", memory: 4Gi}}
-      limits: {{cpu: "2", memory: 4Gi}}
-    storage:
-      size: 40Gi
-      storageClassName: standard
-  - id: livy-server
-    members: 1
-    resources:
-      requests: {{cpu: "2", memory: 4Gi}}
-      limits: {{cpu: "2", memory: 4Gi}}
-  - id: spark-worker
-    members: 2
-    resources:
-      requests: {{cpu: "4", memory: 8Gi}}
-      limits: {{cpu: "4", memory: 8Gi}}
-"""
 
-ILLUSTRATIVE = {"hs": "kdhs-7xq2m", "spark-master": "kdss-b4n8r", "livy-server": "kdss-tz9wd",
-                "spark-worker": "kdss-h2c6v"}
 
 
 def example_objects() -> list:
@@ -217,10 +184,13 @@ def strip_additions(obj: dict, hs: str) -> dict:
     spec = obj["spec"]
     if obj["kind"] == "Service":
         drop(spec, "sessionAffinity", "None")
+        drop(spec, "internalTrafficPolicy", "Cluster")
         if spec.get("clusterIP") == "None":
             drop(spec, "type", "ClusterIP")
         else:
             drop(spec, "externalTrafficPolicy", "Cluster")
+            if spec.get("type") == "LoadBalancer":
+                drop(spec, "allocateLoadBalancerNodePorts", True)
         for port in spec["ports"]:
             drop(port, "protocol", "TCP")
             drop(port, "targetPort", port["port"])
@@ -336,16 +306,27 @@ def test_configmaps_are_the_only_extra_objects(tmp_path, spark245_app):
     assert {o["kind"] for o in objects} == {"ConfigMap", "Service", "StatefulSet"}
 
 
-def _spec_block(heading: str, lang: str) -> str:
-    text = SPEC.read_text(encoding="utf-8")
-    start = text.index(heading)
-    block = text.index(f"```{lang}\n", start) + len(f"```{lang}\n")
-    return text[block: text.index("```", block)]
-
-
 def test_embedded_example_matches_spec():
     """The YAML embedded above is the spec's section 2.8 block (the comment lines aside)."""
     if not SPEC.is_file():
         pytest.skip(f"spec not found at {SPEC}")
-    spec_docs = list(yaml.safe_load_all(_spec_block("### 2.8", "yaml")))
+    spec_docs = list(yaml.safe_load_all(spec_block("### 2.8", "yaml")))
     assert spec_docs == list(yaml.safe_load_all(EXAMPLE_YAML))
+
+
+def test_without_agent_only_kubedirector_objects(tmp_path, spark245_app):
+    """With the agent turned off there is nothing of kdrender's configmeta machinery: no ConfigMaps, no
+    kd-* volumes or mounts, no readinessProbe, and postStart is KubeDirector's script byte for byte."""
+    write_repo(tmp_path, {"catalog/cr-app-spark245.json": spark245_app,
+                          "clusters/spark-instance.yaml": CLUSTER.format(scheme="UID"),
+                          "kdrender.yaml": "kdrender:\n  agent:\n    enabled: false\n"})
+    _, _, objects = render_one(tmp_path)
+    assert not of_kind(objects, "ConfigMap")
+    hs = name_mapping(objects)[ILLUSTRATIVE["hs"]]
+    for sts in of_kind(objects, "StatefulSet"):
+        pod = sts["spec"]["template"]["spec"]
+        app = pod["containers"][0]
+        assert app["lifecycle"]["postStart"]["exec"]["command"] == ["/bin/bash", "-c", startup_script(hs)]
+        assert "readinessProbe" not in app
+        assert not [v for v in pod["volumes"] if v["name"].startswith("kd-")]
+        assert not [m for m in app["volumeMounts"] if m["name"].startswith("kd-")]

@@ -24,6 +24,7 @@ def headless_service(rc, config) -> dict:
             "publishNotReadyAddresses": True,
             "ports": [{"name": "port", "port": 8888, "protocol": "TCP", "targetPort": 8888}],
             "sessionAffinity": "None",
+            "internalTrafficPolicy": "Cluster",
         },
     }
 
@@ -50,9 +51,12 @@ def member_services(rc, role, config) -> list:
             "publishNotReadyAddresses": True,
             "ports": ports,
             "sessionAffinity": "None",
+            "internalTrafficPolicy": "Cluster",
         }
         if service_type != "ClusterIP":
             spec["externalTrafficPolicy"] = "Cluster"
+        if service_type == "LoadBalancer":
+            spec["allocateLoadBalancerNodePorts"] = True
         services.append({
             "apiVersion": "v1",
             "kind": "Service",
