@@ -240,12 +240,14 @@ def parse_manifests(text: str) -> list:
     for i, doc in enumerate(docs):
         if doc is None or doc == {}:
             continue  # empty and null documents are skipped
-        _check_object(doc, f"object {i + 1}")
-        if doc["kind"].endswith("List") and "items" in doc:
+        if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and "items" in doc:
+            if not doc.get("apiVersion"):
+                raise ManifestError(f"object {i + 1}: missing apiVersion")
             for j, item in enumerate(doc.get("items") or []):
                 _check_object(item, f"object {i + 1} item {j + 1}")
                 objects.append(item)
         else:
+            _check_object(doc, f"object {i + 1}")
             objects.append(doc)
     return objects
 
@@ -306,20 +308,28 @@ def check_runnable(bin_dir: str, user: int | None) -> str | None:
     return f"{script} is not runnable by {who} (exit {rc}): {(err or out).strip()[-300:]}"
 
 
-def make_tempdir(prefix: str, owner: int | None = None) -> Path:
-    """A fresh directory below the system temp dir (reachable by ``owner``; pytest's tmp_path is not)."""
+def make_tempdir(prefix: str) -> Path:
+    """A fresh directory below the system temp dir, readable by everyone (pytest's tmp_path is
+    private to the user running the tests, so uid 999 could not reach it)."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=tempfile.gettempdir()))
     path.chmod(0o755)
-    if owner is not None:
-        os.chown(path, owner, owner)
     return path
 
 
-def _chown_tree(root: Path, uid: int) -> None:
-    os.chown(root, uid, uid)
+def _unpacked_modes(root: Path, uid: int | None) -> None:
+    """Modes (and owner) as after unpacking the repo tarball without preserveFileMode: folders
+    0755, files 0644 (0755 if executable); read-only source files do not stay read-only."""
     for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            os.chown(os.path.join(dirpath, name), uid, uid, follow_symlinks=False)
+        os.chmod(dirpath, 0o755)
+        if uid is not None:
+            os.chown(dirpath, uid, uid)
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                continue
+            os.chmod(path, 0o755 if os.stat(path).st_mode & 0o111 else 0o644)
+            if uid is not None:
+                os.chown(path, uid, uid)
 
 
 _RUNTIME: dict = {}
@@ -336,13 +346,17 @@ def get_runtime() -> tuple[Runtime | None, str]:
     """(runtime, note) for the plugin tests; (None, reason) when kdrender cannot run as the CMP user.
 
     ``$KDRENDER_CMP_BIN`` names the folder with the ``kdrender`` to use; by default it is the
-    console-script folder of this interpreter.  As root, commands run as uid 999; if that user
-    cannot run the script, kdrender is installed like the Dockerfile does into a venv it can run.
+    console-script folder of this interpreter (else the one on PATH).  As root, commands run as
+    uid 999; if that user cannot run the script, kdrender is installed the way the Dockerfile
+    installs it, into a venv that uid 999 can run.
     """
     if "result" in _RUNTIME:
         return _RUNTIME["result"]
-    bin_dir = os.environ.get("KDRENDER_CMP_BIN") or sysconfig.get_path("scripts")
     user = CMP_UID if _is_root() else None
+    which = shutil.which("kdrender")
+    candidates = [os.environ.get("KDRENDER_CMP_BIN"), sysconfig.get_path("scripts"),
+                  os.path.dirname(which) if which else None]
+    bin_dir = next((c for c in candidates if c and (Path(c) / "kdrender").is_file()), candidates[1])
     why = check_runnable(bin_dir, user)
     if why is None:
         result = (Runtime(bin_dir, user, f"{bin_dir}/kdrender as {'uid 999' if user else 'the current user'}"), "")
@@ -430,8 +444,7 @@ def run_plugin(repo: Path | str, app_path: str = ".", *, runtime: Runtime, plugi
     shutil.copytree(repo, repo_dir, symlinks=True, ignore=COPY_IGNORE)
     home = work / "home"
     home.mkdir()
-    if owner is not None:
-        _chown_tree(work, owner)
+    _unpacked_modes(work, owner)
     app_dir = (repo_dir / app_path).resolve()
     if not str(app_dir).startswith(str(repo_dir.resolve())) or not app_dir.is_dir():
         raise ValueError(f"app path {app_path!r} is not a folder inside the repo")
@@ -462,10 +475,15 @@ def run_plugin(repo: Path | str, app_path: str = ".", *, runtime: Runtime, plugi
         _CLEANUP.remove(work)
 
 
-def render_cli(repo: Path | str, files: list) -> list:
-    """Objects printed by ``kdrender render FILES --repo REPO`` (the reference for generate's output)."""
+def render_cli(repo: Path | str, files: list, runtime: Runtime | None = None) -> list:
+    """Objects printed by ``kdrender render FILES --repo REPO`` (the reference for generate's output).
+
+    With ``runtime``, the same kdrender installation the plugin runs from is used (run as this
+    process's user), so both sides render with the same code even if the source changes meanwhile.
+    """
+    argv = [str(Path(runtime.bin_dir) / "kdrender")] if runtime else [sys.executable, "-m", "kdrender"]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "kdrender", "render", *[str(f) for f in files], "--repo", str(repo)],
+    proc = subprocess.run([*argv, "render", *[str(f) for f in files], "--repo", str(repo)],
                           cwd=repo, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"kdrender render failed: {proc.stderr}"
     return [d for d in yaml.safe_load_all(proc.stdout) if d is not None]
@@ -572,7 +590,7 @@ def dockerignore_rules(text: str) -> list:
             continue
         negate = line.startswith("!")
         pattern = os.path.normpath(line[1:] if negate else line).lstrip("/")
-        rules.append((negate, _glob_regex(pattern)))
+        rules.append((negate, _glob_regex(pattern), pattern))
     return rules
 
 
@@ -581,7 +599,7 @@ def dockerignore_excludes(rules: list, rel: str) -> bool:
     parts = rel.split("/")
     candidates = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
     excluded = False
-    for negate, regex in rules:
+    for negate, regex, _ in rules:
         if any(regex.match(c) for c in candidates):
             excluded = not negate
     return excluded
@@ -590,9 +608,19 @@ def dockerignore_excludes(rules: list, rel: str) -> bool:
 def build_context(root: Path = PROJECT, dockerignore: Path = DOCKERIGNORE) -> list:
     """Repo-relative files ``docker build`` would send (after .dockerignore)."""
     rules = dockerignore_rules(dockerignore.read_text(encoding="utf-8")) if dockerignore.exists() else []
+    reincluded = [pattern for negate, _, pattern in rules if negate]
     files = []
+
+    def may_hold_context(rel: str) -> bool:
+        # an excluded folder is skipped unless a "!" pattern could re-include something inside it
+        if not dockerignore_excludes(rules, rel):
+            return True
+        return any(p.startswith(("*", "?", "[")) or p.startswith(rel + "/") for p in reincluded)
+
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        dirnames[:] = sorted(d for d in dirnames if d != ".git" and may_hold_context(
+            d if rel_dir == "." else f"{rel_dir}/{d}"))
         for name in filenames:
             rel = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
             if not dockerignore_excludes(rules, rel):
@@ -776,8 +804,13 @@ def _normalize(text: str) -> str:
 def git_files_generator(repo: Path, pattern: str) -> list:
     """Parameters per matched file: the file's content plus ``path.*`` (doublestar-like globbing)."""
     regex = _glob_regex(pattern)
+    static = []
+    for part in pattern.split("/")[:-1]:
+        if re.search(r"[*?\[]", part):
+            break
+        static.append(part)
     out = []
-    for dirpath, dirnames, filenames in os.walk(repo):
+    for dirpath, dirnames, filenames in os.walk(repo.joinpath(*static)):
         dirnames[:] = sorted(d for d in dirnames if d != ".git")
         for name in sorted(filenames):
             rel = os.path.relpath(os.path.join(dirpath, name), repo).replace(os.sep, "/")
@@ -806,6 +839,8 @@ def applicationset_applications(appset: dict, repo: Path) -> list:
         for entry in generator["git"]["files"]:
             for rel, params in git_files_generator(repo, entry["path"]):
                 template = render_template(spec["template"], params)
+                # the controller creates Applications in the ApplicationSet's namespace
+                template["metadata"].setdefault("namespace", appset["metadata"].get("namespace", "argocd"))
                 apps.append((rel, {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", **template}))
     return apps
 

@@ -8,16 +8,16 @@ Where output is compared with ``kdrender render``, the comparison is of parsed o
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 import cmp_harness as h
-from conftest import CONFORMANCE, conformance_files
+from conftest import conformance_files
 
 PROJECT = h.PROJECT
 REPO_CLUSTERS = sorted(p.name for p in (PROJECT / "clusters").glob("*.yaml"))
@@ -37,6 +37,16 @@ def runtime() -> h.Runtime:
 @pytest.fixture(scope="session")
 def plugin() -> h.Plugin:
     return h.load_plugin()
+
+
+@pytest.fixture
+def render(runtime):
+    """``render(repo, files)``: objects of ``kdrender render`` from the installation the plugin runs."""
+
+    def go(repo, files):
+        return h.render_cli(repo, files, runtime)
+
+    return go
 
 
 @pytest.fixture
@@ -93,16 +103,23 @@ CASSANDRA = (PROJECT / "clusters" / "cassandra311.yaml").read_text(encoding="utf
 NO_NAMESPACE = CASSANDRA.replace("  namespace: databases\n", "")
 
 
+def test_cmp_user_can_run_kdrender(runtime):
+    """As root, plugins run as uid 999: the console script and its interpreter must be runnable by it."""
+    assert h.check_runnable(runtime.bin_dir, runtime.user) is None
+    if os.geteuid() == 0:
+        assert runtime.user == h.CMP_UID
+
+
 # --------------------------------------------------------------------------------------------------
 # The bundled examples
 
 @pytest.mark.parametrize("app_path", ["clusters", "."])
-def test_whole_clusters_folder_equals_render(run, app_path):
+def test_whole_clusters_folder_equals_render(run, app_path, render):
     result = run(PROJECT, app_path)
     objects = result.check()
     assert objects, "the bundled examples render objects"
     assert result.stdout.lstrip().startswith("{"), "generate writes a JSON stream"
-    assert_same_objects(objects, h.render_cli(PROJECT, [PROJECT / "clusters" / f for f in REPO_CLUSTERS]))
+    assert_same_objects(objects, render(PROJECT, [PROJECT / "clusters" / f for f in REPO_CLUSTERS]))
 
 
 def applicationset_apps() -> list:
@@ -118,28 +135,28 @@ def test_applicationset_makes_one_application_per_cluster_file():
 
 
 @pytest.mark.parametrize("cluster_file", REPO_CLUSTERS)
-def test_applicationset_application_per_cluster_file(run, cluster_file):
+def test_applicationset_application_per_cluster_file(run, cluster_file, render):
     """Each Application the ApplicationSet generates renders exactly its one cluster file."""
     (app,) = [app for rel, app in applicationset_apps() if rel == f"clusters/{cluster_file}"]
     args = h.application_run_args(app)
     objects = run(PROJECT, **args).check()
-    assert_same_objects(objects, h.render_cli(PROJECT, [PROJECT / "clusters" / cluster_file]))
+    assert_same_objects(objects, render(PROJECT, [PROJECT / "clusters" / cluster_file]))
     namespaces = {o["metadata"].get("namespace") for o in objects}
     assert namespaces == {args["namespace"]}, "the destination namespace is the cluster's namespace"
 
 
-def test_example_application(run):
+def test_example_application(run, render):
     app = yaml.safe_load((PROJECT / "deploy" / "argocd" / "application.yaml").read_text(encoding="utf-8"))
     args = h.application_run_args(app)
     files = [PROJECT / args["app_path"] / g for p in args["parameters"] if p["name"] == "clusters" for g in p["array"]]
     objects = run(PROJECT, **args).check()
-    assert_same_objects(objects, h.render_cli(PROJECT, files))
+    assert_same_objects(objects, render(PROJECT, files))
 
 
 # --------------------------------------------------------------------------------------------------
 # The KubeDirector conformance clusters, one cluster per repo (two v1beta1 clusters share a name)
 
-def test_conformance_clusters(run, tmp_path, conformance, conformance_cluster):
+def test_conformance_clusters(run, tmp_path, conformance, conformance_cluster, render):
     version, name = conformance_cluster
     repo = make_repo(tmp_path, {name: (conformance / version / "clusters" / name).read_text(encoding="utf-8")},
                      catalog=conformance / version / "catalog", config="kdrender:\n  namespace: kd-conformance\n")
@@ -147,10 +164,10 @@ def test_conformance_clusters(run, tmp_path, conformance, conformance_cluster):
                   parameters=[{"name": "clusters", "array": [name]}]).check()
     assert objects
     assert {o["metadata"].get("namespace") for o in objects} == {"kd-conformance"}
-    assert_same_objects(objects, h.render_cli(repo, [repo / "clusters" / name]))
+    assert_same_objects(objects, render(repo, [repo / "clusters" / name]))
 
 
-def test_conformance_folder(run, tmp_path, conformance):
+def test_conformance_folder(run, tmp_path, conformance, render):
     """Every conformance cluster of a version at once, from the repo root. One repo per version; of
     the two clusters named spark245-instance only one can be in a repo (the other is covered above)."""
     for version in ("v1beta1", "v1alpha1"):
@@ -160,7 +177,7 @@ def test_conformance_folder(run, tmp_path, conformance):
                          config="kdrender:\n  namespace: kd-conformance\n", name=version)
         objects = run(repo, ".", namespace="kd-conformance").check()
         assert len({o["metadata"]["labels"]["kubedirector.hpe.com/kdcluster"] for o in objects}) == len(names)
-        assert_same_objects(objects, h.render_cli(repo, [repo / "clusters" / n for n in names]))
+        assert_same_objects(objects, render(repo, [repo / "clusters" / n for n in names]))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -373,12 +390,12 @@ def test_harness_environment(runtime, tmp_path):
                                       {"name": "labels", "map": {"team.x": "data"}}],
                           env=[{"name": "KDRENDER_X", "value": "${ARGOCD_APP_NAMESPACE}-$$HOME"}])
     (obj,) = result.check()
-    env = __import__("json").loads(obj["data"]["env"])
+    env = json.loads(obj["data"]["env"])
     assert env["ARGOCD_APP_NAME"] == "probe-app" and env["ARGOCD_APP_NAMESPACE"] == "ns1"
     assert env["ARGOCD_APP_SOURCE_PATH"] == "clusters"
     assert env["PARAM_CLUSTERS_0"] == "a.yaml" and env["PARAM_CLUSTERS_1"] == "b.yaml"
     assert env["PARAM_SYNC_WAVES"] == "false" and env["PARAM_LABELS_TEAM_X"] == "data"
-    assert __import__("json").loads(env["ARGOCD_APP_PARAMETERS"])[0] == {"name": "clusters", "array": ["a.yaml", "b.yaml"]}
+    assert json.loads(env["ARGOCD_APP_PARAMETERS"])[0] == {"name": "clusters", "array": ["a.yaml", "b.yaml"]}
     assert env["ARGOCD_ENV_KDRENDER_X"] == "ns1-$HOME"
     assert env["KUBE_VERSION"] == h.DEFAULT_KUBE_VERSION and "apps/v1/StatefulSet" in env["KUBE_API_VERSIONS"]
     assert "PYTEST_CURRENT_TEST" not in env and "VIRTUAL_ENV" not in env, "not the test process's environment"
