@@ -12,24 +12,16 @@ import sys
 import click
 
 from . import __version__
-from .problems import UserError, format_problems
+from .problems import UserError, format_problems, report
 
 
-def _fail(exc: UserError, fmt: str = "text") -> None:
-    text = format_problems(exc.problems, fmt)
-    click.echo(text, err=fmt == "text" or fmt == "github")
-    if fmt == "json":
-        pass
-    n = len(exc.problems)
-    click.echo(f"kdrender: {n} problem{'s' if n != 1 else ''} found", err=True)
+def _fail(exc: UserError) -> None:
+    click.echo(report(exc.problems), err=True, nl=False)
     sys.exit(1)
 
 
 def _notices(model) -> None:
-    for line in getattr(model, "notices", []) or []:
-        click.echo(f"notice: {line}", err=True)
-    for warning in getattr(model, "warnings", []) or []:
-        click.echo(f"warning: {warning.text()}", err=True)
+    click.echo(report([], model.notices, model.warnings), err=True, nl=False)
 
 
 REPO = click.argument("repo", required=False, default=".", type=click.Path(file_okay=False, exists=True))
@@ -171,36 +163,14 @@ def check(repo: str) -> None:
 
 @main.command()
 def generate() -> None:
-    """Argo CD plugin entry point: render the app path's clusters as a JSON stream on stdout.
+    """Argo CD plugin command: render the app path's clusters as a JSON stream on stdout.
 
     Only Kubernetes objects go to stdout; any problem goes to stderr with a non-zero exit and
-    nothing on stdout.  See kdrender/argocd.py for the parameters and environment it reads.
+    nothing on stdout.  The console script runs it without click (kdrender/generate.py).
     """
-    from .argocd import ParameterError, find_root, options_from, select_files
-    from .emit import json_stream
+    from .generate import main as run
 
-    try:
-        options, namespace, globs = options_from(os.environ)
-    except ParameterError as exc:
-        click.echo(f"kdrender generate: {exc}", err=True)
-        sys.exit(2)
-    root = find_root(os.getcwd())
-    if root is None:
-        click.echo("kdrender generate: no kdrender repo here (no catalog/ or kdrender.yaml in this folder or above)",
-                   err=True)
-        sys.exit(1)
-    files = select_files(root, os.getcwd(), globs)
-    try:
-        model, rendered = _render(root, files, namespace=namespace, options=options)
-    except UserError as exc:
-        _fail(exc)
-    objects = [obj for _, _, objs in rendered for obj in objs]
-    if not objects and not model.config.allow_empty:
-        click.echo("kdrender generate: no objects rendered (no clusters selected); refusing to send an empty "
-                   "manifest set, which would prune everything. Set the parameter allow-empty=true to allow it.",
-                   err=True)
-        sys.exit(1)
-    sys.stdout.write(json_stream(objects))
+    sys.exit(run())
 
 
 if __name__ == "__main__":  # pragma: no cover

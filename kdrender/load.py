@@ -9,6 +9,7 @@ Paths are repo-relative and may not leave the repo.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -27,18 +28,36 @@ SUFFIXES = (".yaml", ".yml", ".json")
 CONFIG_FILE = "kdrender.yaml"
 
 
-@dataclass
 class Document:
     """One parsed document with the positions of its fields.
 
     ``positions`` maps a field path (tuple of keys and indexes) to its 1-based
-    ``(line, column)``; the root is the empty tuple.
+    ``(line, column)``; the root is the empty tuple.  For JSON files they are worked out only
+    when first asked for (a problem to report), from ``source``.
     """
 
-    file: str
-    index: int
-    data: Any
-    positions: dict = field(default_factory=dict)
+    __slots__ = ("file", "index", "data", "_positions", "digest", "source")
+
+    def __init__(self, file: str, index: int, data: Any, positions: dict | None = None, digest: str = "",
+                 source: str | None = None):
+        self.file = file
+        self.index = index
+        self.data = data
+        self._positions = positions if positions is not None or source is not None else {}
+        self.digest = digest  # sha256 of the file the document came from (for the schema cache)
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"Document({self.file!r}, {self.index}, kind={self.kind!r})"
+
+    @property
+    def positions(self) -> dict:
+        if self._positions is None:
+            # JSON is (nearly) YAML flow syntax; tabs are white space in JSON but not in YAML,
+            # and replacing them keeps every column where it was.
+            docs, problems = parse_yaml(self.source.replace("\t", " "), self.file)
+            self._positions = docs[0].positions if docs and docs[0].index == 0 else {(): (1, 1)}
+        return self._positions
 
     @property
     def kind(self) -> str | None:
@@ -168,19 +187,33 @@ def parse_yaml(text: str, file: str) -> tuple[list[Document], list[Problem]]:
 
 
 def parse_json(text: str, file: str) -> tuple[list[Document], list[Problem]]:
-    """Parse a JSON document; positions and duplicate keys come from a YAML walk of the same text."""
+    """Parse a JSON document.  Duplicate keys are found while decoding; positions come lazily
+    from a YAML walk of the same text (at once when there is a duplicate key to point at)."""
+    duplicates = []
+
+    def pairs(items):
+        out = {}
+        for key, value in items:
+            if key in out:
+                duplicates.append(key)
+            out[key] = value
+        return out
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         return [], [Problem(file, exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}", "syntax")]
-    # JSON is (nearly) YAML flow syntax; tabs are white space in JSON but not in YAML.
-    # Replacing them keeps every column where it was.
-    docs, problems = parse_yaml(text.replace("\t", " "), file)
-    # duplicate keys are reported, but the positions of the YAML walk still hold (both keep the last)
-    positions = docs[0].positions if len(docs) == 1 else {}
-    if problems and not any(p.rule == "duplicate-key" for p in problems):
-        problems = []  # a YAML quirk on valid JSON: keep the JSON data, lose only precise positions
-    return [Document(file, 0, data, positions or {(): (1, 1)})], problems
+    doc = Document(file, 0, data, source=text)
+    if not duplicates:
+        return [doc], []
+    walked, problems = parse_yaml(text.replace("\t", " "), file)
+    problems = [p for p in problems if p.rule == "duplicate-key"]
+    if walked:
+        doc = Document(file, 0, data, walked[0].positions)
+    if not problems:  # YAML did not see it the same way: report without a precise position
+        problems = [Problem(file, 1, 1, "", f"duplicate key {k!r}; JSON readers keep only the last one", "duplicate-key")
+                    for k in sorted(set(duplicates))]
+    return [doc], problems
 
 
 def parse_text(text: str, file: str) -> tuple[list[Document], list[Problem]]:
@@ -203,7 +236,11 @@ def read_file(root: str, rel: str) -> tuple[list[Document], list[Problem]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return [], [Problem(rel, 1, 1, "", f"file is not UTF-8 ({exc.reason} at byte {exc.start})", "load")]
-    return parse_text(text, rel)
+    docs, problems = parse_text(text, rel)
+    digest = hashlib.sha256(raw).hexdigest()
+    for doc in docs:
+        doc.digest = digest
+    return docs, problems
 
 
 def check_inside(root: str, rel: str) -> Problem | None:

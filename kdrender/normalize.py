@@ -116,7 +116,7 @@ def normalize_app(doc: Document) -> Document:
     """Rewrite a v1alpha1 KubeDirectorApp into the v1beta1 shape (a new Document)."""
     if doc.api_version != V1ALPHA1 or not isinstance(doc.data.get("spec"), dict):
         return doc
-    doc = Document(doc.file, doc.index, copy.deepcopy(doc.data), dict(doc.positions))
+    doc = Document(doc.file, doc.index, copy.deepcopy(doc.data), dict(doc.positions), doc.digest)
     m = _Mover(doc)
     spec = ("spec",)
     m.rename_keys(spec, _APP_SPEC)
@@ -148,7 +148,7 @@ def normalize_cluster(doc: Document) -> Document:
         return doc
     data = dict(doc.data)
     data["apiVersion"] = V1BETA1
-    return Document(doc.file, doc.index, data, doc.positions)
+    return Document(doc.file, doc.index, data, doc.positions, doc.digest)
 
 
 def normalize_config(doc: Document) -> Document:

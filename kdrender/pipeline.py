@@ -12,12 +12,12 @@ from .problems import UserError
 
 
 def load_model(root: str, cluster_files: list[str] | None = None, namespace: str | None = None,
-               options: dict | None = None) -> Model:
+               options: dict | None = None, cache=None) -> Model:
     """Load and validate a repo; raise UserError with every problem when there are any."""
     from .validate import validate_repo
 
     repo = load_repo(root, cluster_files)
-    model, problems = validate_repo(repo, namespace=namespace, options=options)
+    model, problems = validate_repo(repo, namespace=namespace, options=options, cache=cache)
     errors = [p for p in problems if p.level == "error"]
     if errors:
         raise UserError(errors, model)

@@ -76,3 +76,12 @@ class UserError(Exception):
         super().__init__("\n".join(p.text() for p in problems))
         self.problems = problems
         self.model = model
+
+
+def report(problems: list, notices: list = (), warnings: list = ()) -> str:
+    """What the commands print on stderr: notices, warnings, problems and a count line."""
+    lines = [f"notice: {n}" for n in notices] + [f"warning: {w.text()}" for w in warnings]
+    if problems:
+        lines.append(format_problems(problems))
+        lines.append(f"kdrender: {len(problems)} problem{'s' if len(problems) != 1 else ''} found")
+    return "".join(line + "\n" for line in lines)

@@ -7,6 +7,7 @@ Errors become problems with the field path, and unknown fields get a "did you me
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 from functools import lru_cache
@@ -150,11 +151,70 @@ def _raw_messages(error, validator):
     yield path, error.message
 
 
-def check(doc: Document, kind: str) -> list:
-    """Problems of ``doc`` against the schema of ``kind``."""
+class Cache:
+    """Remembers documents that passed their schema, so ``generate`` can skip jsonschema entirely.
+
+    A marker file per (schemas, checker code, file content, document, kind) in a private folder:
+    ``$KDRENDER_CACHE_DIR``, else ``$XDG_CACHE_HOME/kdrender``, else ``~/.cache/kdrender``.  Only
+    hashes are stored, never content.  A folder that is not ours or not private is not used.
+    """
+
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    @classmethod
+    def default(cls, environ=os.environ) -> "Cache | None":
+        base = environ.get("KDRENDER_CACHE_DIR") or os.path.join(
+            environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "kdrender")
+        folder = os.path.join(base, "schema-ok")
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            info = os.stat(folder)
+        except OSError:
+            return None
+        if info.st_uid != os.getuid() or info.st_mode & 0o022:
+            return None
+        return cls(folder)
+
+    def _path(self, doc: Document, kind: str) -> str | None:
+        if not doc.digest:
+            return None
+        key = hashlib.sha256(f"{_fingerprint()}:{kind}:{doc.digest}:{doc.index}".encode()).hexdigest()
+        return os.path.join(self.folder, key)
+
+    def known(self, doc: Document, kind: str) -> bool:
+        path = self._path(doc, kind)
+        return bool(path) and os.path.exists(path)
+
+    def remember(self, doc: Document, kind: str) -> None:
+        path = self._path(doc, kind)
+        if path:
+            try:
+                with open(path, "x"):
+                    pass
+            except OSError:
+                pass
+
+
+@lru_cache(maxsize=None)
+def _fingerprint() -> str:
+    """Hash of the schemas and of this checker, so a new kdrender never trusts old markers."""
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(SCHEMA_DIR)) + ["../schema.py"]:
+        with open(os.path.join(SCHEMA_DIR, name), "rb") as fh:
+            digest.update(name.encode() + b"\0" + fh.read())
+    return digest.hexdigest()
+
+
+def check(doc: Document, kind: str, cache: Cache | None = None) -> list:
+    """Problems of ``doc`` against the schema of ``kind`` (none when the cache knows it passed)."""
+    if cache is not None and cache.known(doc, kind):
+        return []
     validator = _validator(kind)
     problems = []
     for error in validator.iter_errors(doc.data):
         for path, message in _messages(error, validator):
             problems.append(doc.problem(path, message, "schema"))
+    if not problems and cache is not None:
+        cache.remember(doc, kind)
     return sorted(set(problems))

@@ -42,7 +42,7 @@ def _kind_problem(doc: Document, expected: str) -> Problem | None:
     return None
 
 
-def _structure(doc: Document, expected: str, notices: list) -> tuple[Document | None, list[Problem]]:
+def _structure(doc: Document, expected: str, notices: list, cache=None) -> tuple[Document | None, list[Problem]]:
     """Kind and version dispatch, normalization and the schema check of one document."""
     problem = _kind_problem(doc, expected)
     if problem:
@@ -51,7 +51,7 @@ def _structure(doc: Document, expected: str, notices: list) -> tuple[Document | 
         notices.append(f"{doc.file}: {V1ALPHA1} is deprecated; kdrender reads it as kubedirector.hpe.com/v1beta1")
     legacy = doc.api_version == V1ALPHA1
     doc = _NORMALIZE[doc.kind](doc)
-    problems = schema.check(doc, doc.kind)
+    problems = schema.check(doc, doc.kind, cache)
     if legacy:  # 2018 service ids were free text; they are kept (see normalize)
         problems = [p for p in problems if not _LEGACY_SERVICE_ID.match(p.path)]
     return (None if problems else doc), problems
@@ -62,7 +62,7 @@ def _run(rule, ctx, doc: Document) -> list[Problem]:
     return [doc.problem(path, message, rule.ID, level) for path, message in rule.check(ctx)]
 
 
-def _config(repo: RepoFiles, notices: list, overrides: dict) -> tuple[object, list[Problem]]:
+def _config(repo: RepoFiles, notices: list, overrides: dict, cache=None) -> tuple[object, list[Problem]]:
     problems: list[Problem] = []
     settings: dict | None = None
     options: dict = {}
@@ -72,7 +72,7 @@ def _config(repo: RepoFiles, notices: list, overrides: dict) -> tuple[object, li
             if not isinstance(doc.data, dict):
                 problems.append(doc.problem((), "kdrender.yaml must be a mapping of settings", "schema"))
                 continue
-            found = schema.check(doc, "RepoConfig")
+            found = schema.check(doc, "RepoConfig", cache)
             problems.extend(found)
             if found:
                 continue
@@ -80,7 +80,7 @@ def _config(repo: RepoFiles, notices: list, overrides: dict) -> tuple[object, li
             options = doc.data.get("kdrender") or {}
             settings_path: tuple = ()
         else:
-            checked, found = _structure(doc, "KubeDirectorConfig", notices)
+            checked, found = _structure(doc, "KubeDirectorConfig", notices, cache)
             problems.extend(found)
             if checked is None:
                 continue
@@ -101,16 +101,17 @@ def _config(repo: RepoFiles, notices: list, overrides: dict) -> tuple[object, li
     return make_config(settings, {**options, **overrides}, source), problems
 
 
-def validate_repo(repo: RepoFiles, namespace: str | None = None,
-                  options: dict | None = None) -> tuple[Model, list[Problem]]:
+def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict | None = None,
+                  cache=None) -> tuple[Model, list[Problem]]:
     """Check everything and build the model.
 
     ``namespace`` overrides the repo's default namespace; ``options`` override kdrender
-    options of kdrender.yaml (from the command line or Argo CD parameters).
+    options of kdrender.yaml (from the command line or Argo CD parameters); ``cache`` (a
+    ``schema.Cache``) skips the schema check of documents that passed it before.
     """
     notices: list[str] = []
     problems: list[Problem] = list(repo.problems)
-    config, found = _config(repo, notices, options or {})
+    config, found = _config(repo, notices, options or {}, cache)
     problems.extend(found)
     model = Model(config=config, notices=notices)
     default_namespace = namespace or config.namespace
@@ -118,7 +119,7 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None,
     app_ctxs = []
     catalog_names = {doc.name for doc in repo.catalog}  # broken apps too: their clusters are not checked
     for doc in repo.catalog:
-        checked, found = _structure(doc, "KubeDirectorApp", notices)
+        checked, found = _structure(doc, "KubeDirectorApp", notices, cache)
         problems.extend(found)
         if checked is None:
             continue
@@ -131,7 +132,7 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None,
 
     cluster_ctxs = []
     for doc in repo.clusters:
-        checked, found = _structure(doc, "KubeDirectorCluster", notices)
+        checked, found = _structure(doc, "KubeDirectorCluster", notices, cache)
         problems.extend(found)
         if checked is None:
             continue

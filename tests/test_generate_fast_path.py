@@ -1,0 +1,94 @@
+"""`kdrender generate` stays light: no click, and no jsonschema once the schema cache knows the inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kdrender.load import read_file
+from kdrender.schema import Cache, check
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROBE = """
+import io, os, sys, contextlib
+sys.argv = ["kdrender", "generate"]
+from kdrender import entry
+out = io.StringIO()
+try:
+    with contextlib.redirect_stdout(out):
+        entry.main()
+except SystemExit as exc:
+    code = exc.code
+print(code, "click" in sys.modules, "jsonschema" in sys.modules, len(out.getvalue().splitlines()))
+"""
+
+
+def probe(repo: Path, cache: Path, cluster: str):
+    env = dict(os.environ, KDRENDER_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT),
+               ARGOCD_APP_PARAMETERS=json.dumps([{"name": "clusters", "array": [cluster]}]))
+    res = subprocess.run([sys.executable, "-c", PROBE], cwd=repo, env=env, capture_output=True, text=True, timeout=60)
+    code, click_loaded, jsonschema_loaded, lines = res.stdout.split()
+    return int(code), click_loaded == "True", jsonschema_loaded == "True", int(lines), res.stderr
+
+
+@pytest.fixture
+def repo(tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "catalog", root / "catalog")
+    shutil.copytree(ROOT / "clusters", root / "clusters")
+    return root
+
+
+def test_second_run_skips_jsonschema_and_click(repo, tmp_path):
+    cache = tmp_path / "cache"
+    first = probe(repo, cache, "clusters/spark221e2.yaml")
+    second = probe(repo, cache, "clusters/spark221e2.yaml")
+    assert first[0] == 0 and second[0] == 0
+    assert first[1] is False and second[1] is False  # click never loaded
+    assert first[2] is True  # schema checked on the first run
+    assert second[2] is False  # ... and trusted from the cache on the second
+    assert first[3] == second[3] > 0
+
+
+def test_changed_file_is_checked_again(repo, tmp_path):
+    cache = tmp_path / "cache"
+    assert probe(repo, cache, "clusters/spark221e2.yaml")[0] == 0
+    path = repo / "clusters" / "spark221e2.yaml"
+    path.write_text(path.read_text().replace("  roles:", "  servceType: ClusterIP\n  roles:", 1))
+    code, _, jsonschema_loaded, lines, err = probe(repo, cache, "clusters/spark221e2.yaml")
+    assert code == 1 and lines == 0 and jsonschema_loaded
+    assert "unknown field 'servceType'" in err and "clusters/spark221e2.yaml" in err
+
+
+def test_cache_remembers_only_documents_that_passed(tmp_path):
+    (tmp_path / "c.yaml").write_text("apiVersion: kubedirector.hpe.com/v1beta1\nkind: KubeDirectorCluster\n"
+                                     "metadata: {name: x}\nspec: {app: a, roles: [], typo: 1}\n")
+    docs, _ = read_file(str(tmp_path), "c.yaml")
+    cache = Cache(str(tmp_path / "markers"))
+    os.makedirs(cache.folder)
+    assert check(docs[0], "KubeDirectorCluster", cache)
+    assert not cache.known(docs[0], "KubeDirectorCluster")
+    assert check(docs[0], "KubeDirectorCluster", cache)  # still checked, still failing
+
+
+def test_shared_cache_folder_is_not_trusted(tmp_path):
+    folder = tmp_path / "shared"
+    (folder / "schema-ok").mkdir(parents=True)
+    os.chmod(folder / "schema-ok", 0o777)
+    assert Cache.default({"KDRENDER_CACHE_DIR": str(folder)}) is None
+    os.chmod(folder / "schema-ok", 0o700)
+    assert Cache.default({"KDRENDER_CACHE_DIR": str(folder)}) is not None
+
+
+def test_unwritable_cache_location_is_not_an_error(repo, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert Cache.default({"KDRENDER_CACHE_DIR": str(blocker)}) is None
+    assert probe(repo, blocker, "clusters/spark221e2.yaml")[0] == 0
