@@ -3,7 +3,8 @@
 Argo CD runs ``generate`` in the Application's source path with: ``ARGOCD_APP_NAMESPACE``,
 ``ARGOCD_APP_PARAMETERS`` (JSON list of ``{name, string|array|map}``) and the same parameters as
 ``PARAM_<NAME>`` variables, the Application's plugin env as ``ARGOCD_ENV_<NAME>``, and
-``KUBE_VERSION`` / ``KUBE_API_VERSIONS`` of the target cluster.  Announced defaults are not sent,
+``KUBE_VERSION`` / ``KUBE_API_VERSIONS`` of the target cluster (fields the version does not know
+are left out; a kind the cluster does not serve is an error).  Announced defaults are not sent,
 so every default is applied here.
 
 Parameters (also accepted as ``ARGOCD_ENV_KDRENDER_<NAME>``, upper case with ``_``):
@@ -91,6 +92,25 @@ def options_from(environ) -> tuple[dict, str | None, list]:
     if isinstance(clusters, str):
         clusters = [c for c in clusters.split(",") if c]
     return options, namespace, list(clusters)
+
+
+def unserved(objects: list, api_versions: str | None) -> list[str]:
+    """``apiVersion/Kind`` of rendered objects the target cluster does not serve, judged by
+    ``KUBE_API_VERSIONS`` (Argo CD lists ``group/version`` and ``group/version/Kind``); none
+    when the variable is unset."""
+    if not api_versions:
+        return []
+    served = {v.strip() for v in api_versions.split(",") if v.strip()}
+    missing = set()
+    for obj in objects:
+        gv, kind = obj["apiVersion"], obj["kind"]
+        if f"{gv}/{kind}" in served:
+            continue
+        kinds = [v for v in served if v.startswith(gv + "/") and v.count("/") == gv.count("/") + 1]
+        if gv in served and not kinds:
+            continue  # only group/version entries are listed: the version is enough
+        missing.add(f"{gv}/{kind}")
+    return sorted(missing)
 
 
 def find_root(start: str) -> str | None:

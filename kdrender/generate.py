@@ -14,7 +14,7 @@ from .problems import UserError, report
 
 
 def run(environ, cwd: str, out, err) -> int:
-    from .argocd import ParameterError, find_root, options_from, select_files
+    from .argocd import ParameterError, find_root, options_from, select_files, unserved
     from .emit import json_stream
     from .pipeline import load_model, render_model
     from .schema import Cache
@@ -41,6 +41,10 @@ def run(environ, cwd: str, out, err) -> int:
         what = f"the clusters parameter {globs} matches no cluster file" if globs and not files else "no clusters selected"
         err.write(f"kdrender generate: no objects rendered ({what}); refusing to send an empty manifest set, "
                   "which would prune everything. Set the parameter allow-empty=true to allow it.\n")
+        return 1
+    missing = unserved(objects, environ.get("KUBE_API_VERSIONS"))
+    if missing:
+        err.write(f"kdrender generate: the target cluster does not serve {', '.join(missing)} (KUBE_API_VERSIONS)\n")
         return 1
     out.write(json_stream(objects))
     return 0

@@ -439,3 +439,16 @@ def test_generate_is_quick(run):
     result = run(PROJECT, "clusters")
     result.check()
     assert result.duration < 10
+
+
+def test_kube_api_versions_without_a_rendered_kind_fails(run, tmp_path):
+    repo = make_repo(tmp_path, {"cassandra.yaml": CASSANDRA})
+    served = ",".join(v for v in h.DEFAULT_KUBE_API_VERSIONS.split(",") if v != "apps/v1/StatefulSet")
+    result = run(repo, "clusters", kube_api_versions=served)
+    assert not result.ok and result.stdout == ""
+    assert "apps/v1/StatefulSet" in result.stderr
+
+
+def test_kube_api_versions_with_group_versions_only_is_enough(run, tmp_path):
+    repo = make_repo(tmp_path, {"cassandra.yaml": CASSANDRA})
+    assert run(repo, "clusters", kube_api_versions="v1,apps/v1").check()
