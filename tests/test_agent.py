@@ -178,7 +178,13 @@ class Pod:
     # -- ConfigMap mount -------------------------------------------------------------------
 
     def pod_json(self, pod: str, gen: str) -> str:
+        """The configmeta.json the agent should assemble for ``pod``."""
         return json.dumps({"gen": gen, "node": {"hostname": fqdn(pod)}}, separators=(",", ":"))
+
+    @staticmethod
+    def shared_json(gen: str) -> str:
+        """The ConfigMap's configmeta.json: the document every member shares, without "node"."""
+        return json.dumps({"gen": gen}, separators=(",", ":"))
 
     def members_text(self, members: dict) -> str:
         return "".join(f"{role} {fqdn(p)}\n" for role in sorted(members) for p in members[role])
@@ -188,10 +194,11 @@ class Pod:
         """Write a new ConfigMap version the way kubelet does: new dir, atomic ..data swap."""
         self.members = members
         if files is None:
-            files = {"members": self.members_text(members), "connections": connections + "\n"}
+            files = {"members": self.members_text(members), "connections": connections + "\n",
+                     "configmeta.json": self.shared_json(gen)}
             for role in members:
                 for p in members[role]:
-                    files[f"{p}.json"] = self.pod_json(p, gen)
+                    files[f"{p}.node.json"] = json.dumps({"hostname": fqdn(p)}, separators=(",", ":"))
         files.update(overrides or {})
         old = os.readlink(self.cm / "..data") if (self.cm / "..data").is_symlink() else None
         version = self.cm / f"..{time.time_ns()}"
@@ -315,9 +322,10 @@ CLUSTER = {"controller": ["kdss-ctrl-0"], "worker": ["kdss-wrk-0", "kdss-wrk-1"]
 @pytest.fixture(params=list(SHELLS))
 def shell(request):
     cmd = SHELLS[request.param]
-    if shutil.which(cmd[0]) is None:
+    exe = shutil.which(cmd[0])
+    if exe is None:
         pytest.skip(f"{cmd[0]} is not installed (apt-get install -y {cmd[0]})")
-    return cmd
+    return [exe, *cmd[1:]]
 
 
 @pytest.fixture
@@ -684,7 +692,7 @@ def test_unchanged_configmap_does_nothing(configured):
 
 def test_only_own_configmeta_changed_updates_the_file(configured):
     pod = configured
-    pod.publish(CLUSTER, overrides={"kdss-ctrl-0.json": pod.pod_json("kdss-ctrl-0", "2")})
+    pod.publish(CLUSTER, overrides={"configmeta.json": pod.shared_json("2")})
     ok(pod.run())
     assert pod.read("/etc/guestconfig/configmeta.json") == pod.pod_json("kdss-ctrl-0", "2")
     assert pod.startscript_calls() == ["--configure [gen=1]"]
@@ -836,20 +844,32 @@ def test_pod_not_in_members_is_not_configured(tmp_path, shell):
 
 
 def test_shared_document_plus_node_layout(tmp_path, shell):
-    """Alternative ConfigMap layout: configmeta.json without node + <pod>.node.json."""
+    """The renderer's ConfigMap layout with a real-looking document: configmeta.json without "node"
+    + <pod>.node.json; the agent puts "node" where KubeDirector's json.Marshal does (between
+    "cluster" and "connections"), even when configMeta holds a "connections" key."""
     pod = Pod(tmp_path, shell)
     pod.set_role("controller")
-    shared = '{"version":"7","gen":"1","cluster":{"name":"c"},"connections":{"clusters":{"o":{"node":null,' \
-             '"connections":{"clusters":null}}},"configmaps":{},"secrets":{}}}'
-    node = '{"role_id":"controller","id":"1"}'
+    refkey = {"bdvlibrefkey": ["nodegroups", "1", "config_metadata"]}
+    connected = {"version": "1", "nodegroups": {"1": {"config_metadata": None}},
+                 "cluster": {"name": "other", "config_metadata": {"1": refkey}},
+                 "node": None, "connections": {"clusters": None, "configmaps": None, "secrets": None}}
+    shared = {
+        "version": "7", "gen": "1",
+        # user configMeta that happens to contain a "connections" key
+        "nodegroups": {"1": {"config_metadata": {"a": "b", "connections": "x"}}},
+        "cluster": {"name": "c", "isolated": False, "config_metadata": {"1": refkey}},
+        "connections": {"clusters": {"other": connected}, "configmaps": {}, "secrets": {}},
+    }
+    node = {"role_id": "controller", "id": "1"}
+    compact = lambda doc: json.dumps(doc, separators=(",", ":"))  # noqa: E731
     pod.publish({}, files={"members": pod.members_text(CLUSTER), "connections": "c1\n",
-                           "configmeta.json": shared, "kdss-ctrl-0.node.json": node + "\n"})
+                           "configmeta.json": compact(shared), "kdss-ctrl-0.node.json": compact(node) + "\n"})
     ok(pod.run())
-    text = pod.read("/etc/guestconfig/configmeta.json")
-    assert text == ('{"version":"7","gen":"1","cluster":{"name":"c"},"node":{"role_id":"controller","id":"1"},'
-                    '"connections":{"clusters":{"o":{"node":null,"connections":{"clusters":null}}},'
-                    '"configmaps":{},"secrets":{}}}')
-    assert list(json.loads(text)) == ["version", "gen", "cluster", "node", "connections"]
+    expected = {k: v for k, v in shared.items() if k != "connections"}
+    expected["node"] = node
+    expected["connections"] = shared["connections"]
+    assert pod.read("/etc/guestconfig/configmeta.json") == compact(expected)
+    assert pod.startscript_calls() == ["--configure [gen=1]"]
 
 
 def test_watch_loop_runs_until_stop_file(pod):
@@ -874,4 +894,74 @@ def test_watch_loop_runs_until_stop_file(pod):
     assert pod.startscript_calls() == expected
     assert not pod.path("/run/kd/agent.pid").exists()
     log = (pod.fake / "agent.log").read_text().splitlines()
-    assert all(TIMESTAMP.match(line) for line in log)
+    assert [line for line in log if not TIMESTAMP.match(line)] == []
+
+
+def test_busybox_only_userland(tmp_path):
+    """The whole lifecycle with busybox sh and only busybox applets in PATH (no cmp, so the
+    shell fallback for comparisons is used): as in a minimal image."""
+    if shutil.which("busybox") is None:
+        pytest.skip("busybox is not installed (apt-get install -y busybox)")
+    applets = tmp_path / "busybox-bin"
+    applets.mkdir()
+    busybox = shutil.which("busybox")
+    listed = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for name in listed:
+        if name not in ("cmp", "curl", "getent", "systemctl"):
+            os.symlink(busybox, applets / name)
+    pod = Pod(tmp_path, [busybox, "sh"])
+    pod.set_role("controller", systemd=True)
+    (pod.agent_dir / "controller.injections").write_text("https://files.example/app.key\t/etc/app\t600\t\t\n")
+    (pod.fake / "urls/files.example").mkdir(parents=True)
+    (pod.fake / "urls/files.example/app.key").write_text("k\n")
+    pod.publish(CLUSTER)
+    path = f"{pod.bin}:{applets}"
+    ok(pod.run(PATH=path))
+    assert stat.S_IMODE(pod.path("/etc/app/app.key").stat().st_mode) == 0o600
+    assert pod.startscript_calls() == ["--configure [gen=1]"] and pod.ready()
+    pod.publish(CLUSTER)
+    ok(pod.run(PATH=path))
+    assert pod.startscript_calls() == ["--configure [gen=1]"]
+    pod.publish(CLUSTER, overrides={"configmeta.json": pod.shared_json("2")})
+    ok(pod.run(PATH=path))
+    assert pod.read("/etc/guestconfig/configmeta.json") == pod.pod_json("kdss-ctrl-0", "2")
+    assert pod.startscript_calls() == ["--configure [gen=1]"]
+    pod.resolvable("kdss-wrk-2")
+    pod.publish({"controller": ["kdss-ctrl-0"], "worker": ["kdss-wrk-0", "kdss-wrk-2"]}, gen="3", connections="c2")
+    ok(pod.run(PATH=path))
+    assert pod.startscript_calls() == [
+        "--configure [gen=1]",
+        "--reconnect [gen=3]",
+        add("delnodes", "worker", ["kdss-wrk-1"], "3"),
+        add("addnodes", "worker", ["kdss-wrk-2"], "3"),
+    ]
+    ok(pod.run(PATH=path))
+    assert len(pod.startscript_calls()) == 4
+
+
+def test_poststart_launch_line_returns_at_once(tmp_path):
+    """The renderer's postStart appends exactly this launch line; the hook must not block."""
+    pod = Pod(tmp_path, ["/bin/sh"])
+    pod.set_role("controller")
+    pod.publish(CLUSTER)
+    script = pod.agent_dir / "kd-agent.sh"
+    launch = f"nohup /bin/sh {script} >{pod.root}/tmp/kd-agent.log 2>&1 </dev/null &"
+    started = time.monotonic()
+    # as in the rendered hook: "...;chmod 755 /run;<launch> exit 0" ("&;" would be a bash syntax error)
+    hook = subprocess.run(["/bin/bash", "-c", f"true;{launch} exit 0"], env=pod.env(oneshot=False), timeout=10)
+    assert hook.returncode == 0 and time.monotonic() - started < 5
+    deadline = time.monotonic() + 30
+    while not pod.ready():
+        assert time.monotonic() < deadline, pod.read("/tmp/kd-agent.log")
+        time.sleep(0.05)
+    pid = int(pod.read("/run/kd/agent.pid"))
+    pod.path("/run/kd/stop").write_text("")
+    deadline = time.monotonic() + 20
+    while pod.path("/run/kd/agent.pid").exists():
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail("agent did not stop:\n" + pod.read("/tmp/kd-agent.log"))
+        time.sleep(0.05)
+    log = pod.read("/tmp/kd-agent.log").splitlines()
+    assert log and all(TIMESTAMP.match(line) for line in log)
+    assert pod.startscript_calls() == ["--configure [gen=1]"]

@@ -6,7 +6,8 @@
 #   From the app container's postStart hook, in the background, exactly:
 #     nohup /bin/sh /etc/kd/agent/kd-agent.sh >/tmp/kd-agent.log 2>&1 </dev/null &
 #   so the script never needs its executable bit.  Every action is logged to stdout with a
-#   UTC timestamp (hence to /tmp/kd-agent.log).
+#   UTC timestamp (hence to /tmp/kd-agent.log); the output of the commands it runs (curl, tar,
+#   ln, notifications) is captured and relayed into the log line by line, also timestamped.
 #
 # INPUTS (environment)
 #   KD_ROOT        prefix for every absolute path the agent touches (default: empty).  Tests
@@ -15,11 +16,11 @@
 #                  first in PATH.
 #   KD_POD_NAME    this member's pod name (default: `hostname`, else `uname -n`).
 #   KD_CONFIG_DIR  the mounted configmeta ConfigMap (default $KD_ROOT/etc/kd/configmeta):
-#                    <pod>.json    full configmeta of each member (preferred), or, as an
-#                                  alternative layout, configmeta.json (shared document without
-#                                  "node") + <pod>.node.json (the member's "node" object); the
-#                                  agent then inserts "node" before the top-level "connections"
-#                                  key, which is where KubeDirector's json.Marshal puts it;
+#                    configmeta.json  the document every member shares, without "node";
+#                    <pod>.node.json  each member's "node" object; the agent inserts it before
+#                                  the top-level "connections" key, which is where KubeDirector's
+#                                  json.Marshal puts it (one shared document keeps a 1000-member
+#                                  cluster far below the 1 MiB ConfigMap limit);
 #                    members       one "<roleID> <fqdn>" line per member, sorted;
 #                    connections   one opaque line that changes when connected objects change.
 #                  kubelet updates a ConfigMap mount by swapping the ..data symlink, so the agent
@@ -215,9 +216,15 @@ is_true() {
     [ "$1" = true ]
 }
 
-# file_sig <file>: a cheap content signature (cksum is in coreutils and busybox).
-file_sig() {
-    if [ -f "$1" ]; then cksum < "$1"; else echo missing; fi
+# same_content <a> <b>: both files exist with identical content.  cmp is in diffutils and
+# busybox; without it, compare in the shell (the "x" keeps trailing newlines significant).
+same_content() {
+    [ -f "$1" ] && [ -f "$2" ] || return 1
+    if command -v cmp > /dev/null 2>&1; then
+        cmp -s "$1" "$2"
+    else
+        [ "$(cat "$1"; echo x)" = "$(cat "$2"; echo x)" ]
+    fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -258,45 +265,72 @@ ensure_container_id() {
 # ---------------------------------------------------------------------------------------------
 # ConfigMap access
 
-# take_snapshot: copy one consistent version of members, connections and this pod's configmeta
-# into $SNAP.  Returns 1 if members cannot be read.
-take_snapshot() {
-    _src=$KD_CONFIG_DIR
+# config_version_dir: the directory the ConfigMap's ..data symlink points to (or the mount
+# itself when it is a plain directory, e.g. in tests without ..data).
+config_version_dir() {
     if [ -L "$KD_CONFIG_DIR/..data" ]; then
         _d=$(readlink "$KD_CONFIG_DIR/..data" 2>/dev/null)
         case $_d in
-            '') ;;
-            /*) _src=$_d ;;
-            *) _src=$KD_CONFIG_DIR/$_d ;;
+            '') printf '%s\n' "$KD_CONFIG_DIR" ;;
+            /*) printf '%s\n' "$_d" ;;
+            *) printf '%s\n' "$KD_CONFIG_DIR/$_d" ;;
         esac
+    else
+        printf '%s\n' "$KD_CONFIG_DIR"
     fi
+}
+
+# copy_version <dir>: copy members, connections and this pod's configmeta from one version.
+copy_version() {
     rm -rf "$SNAP.new" && mkdir -p "$SNAP.new" || return 1
-    cat "$_src/members" > "$SNAP.new/members" 2>/dev/null || { rm -rf "$SNAP.new"; return 1; }
-    if [ -f "$_src/connections" ]; then
-        cat "$_src/connections" > "$SNAP.new/connections" || { rm -rf "$SNAP.new"; return 1; }
+    cat "$1/members" > "$SNAP.new/members" 2>/dev/null || return 1
+    if [ -f "$1/connections" ]; then
+        cat "$1/connections" > "$SNAP.new/connections" 2>/dev/null || return 1
     else
         : > "$SNAP.new/connections"
     fi
-    if [ -f "$_src/$KD_POD_NAME.json" ]; then
-        cat "$_src/$KD_POD_NAME.json" > "$SNAP.new/configmeta.json" || { rm -rf "$SNAP.new"; return 1; }
-    elif [ -f "$_src/configmeta.json" ] && [ -f "$_src/$KD_POD_NAME.node.json" ]; then
-        join_configmeta "$_src/configmeta.json" "$_src/$KD_POD_NAME.node.json" > "$SNAP.new/configmeta.json" ||
-            { rm -rf "$SNAP.new"; return 1; }
+    if [ -f "$1/configmeta.json" ] && [ -f "$1/$KD_POD_NAME.node.json" ]; then
+        join_configmeta "$1/configmeta.json" "$1/$KD_POD_NAME.node.json" > "$SNAP.new/configmeta.json" 2>/dev/null ||
+            return 1
     fi
-    rm -rf "$SNAP" && mv "$SNAP.new" "$SNAP"
+    return 0
 }
 
-# join_configmeta <shared> <node>: insert "node":<node> before the top-level "connections" key
-# (KubeDirector's field order), or append it when there is no such key.  In compact JSON the
-# byte sequence ,"connections": can only be structural, and the first one is the top-level key
-# (nested connected-cluster documents all sit inside it).
+# take_snapshot: copy one consistent version of members, connections and this pod's configmeta
+# into $SNAP.  kubelet swaps ..data and then deletes the old version directory, so the copy is
+# only kept if ..data still points to the directory it was read from.  Returns 1 if no
+# consistent copy could be made (after a few quick attempts).
+take_snapshot() {
+    _try=0
+    while [ "$_try" -lt 5 ]; do
+        _try=$((_try + 1))
+        _ver=$(config_version_dir)
+        if copy_version "$_ver" && [ "$(config_version_dir)" = "$_ver" ]; then
+            rm -rf "$SNAP" && mv "$SNAP.new" "$SNAP"
+            return $?
+        fi
+        rm -rf "$SNAP.new"
+        sleep 1
+    done
+    return 1
+}
+
+# join_configmeta <shared> <node>: insert "node":<node> where KubeDirector's json.Marshal puts
+# it: after the top-level "cluster" object, before the top-level "connections".  In the compact
+# shared document the top-level "cluster" ends with the config_metadata refkey followed directly
+# by ,"connections": (connected clusters' copies have "node":null in between), so that sequence
+# is the anchor.  Without it: append "node" when there is no "connections" at all, else insert
+# before the first ,"connections": (a JSON string cannot contain that byte sequence).
 join_configmeta() {
     awk -v nodefile="$2" '
         BEGIN { node = ""; while ((getline l < nodefile) > 0) node = node l; close(nodefile) }
         { doc = doc (NR > 1 ? "\n" : "") $0 }
         END {
             sub(/[ \t\r\n]+$/, "", doc)
-            i = index(doc, ",\"connections\":")
+            anchor = "[\"nodegroups\",\"1\",\"config_metadata\"]}}}"
+            i = index(doc, anchor ",\"connections\":")
+            if (i > 0) i += length(anchor)
+            else i = index(doc, ",\"connections\":")
             if (i > 0) printf "%s,\"node\":%s%s", substr(doc, 1, i - 1), node, substr(doc, i)
             else printf "%s,\"node\":%s}", substr(doc, 1, length(doc) - 1), node
         }' "$1"
@@ -466,6 +500,8 @@ full_setup() {
     fi
     # step 5
     take_snapshot || fail "execution of app config failed: cannot read $KD_CONFIG_DIR"
+    [ -f "$SNAP/configmeta.json" ] ||
+        fail "execution of app config failed: no configmeta for $KD_POD_NAME in $KD_CONFIG_DIR"
     if is_true "$KD_NEW_LAYOUT"; then
         log "configmeta: mkdir -p /etc/guestconfig && chmod 700 /etc/guestconfig && write /etc/guestconfig/configmeta.json"
         mkdir -p "$GC_ETC" && chmod 700 "$GC_ETC" ||
@@ -599,7 +635,7 @@ process_connections() {
 
 watch_once() {
     if ! take_snapshot; then
-        log "cannot read $KD_CONFIG_DIR/members; will retry"
+        log "cannot read a consistent version of $KD_CONFIG_DIR (members missing?); will retry"
         return
     fi
     if [ -z "$(self_line "$SNAP/members")" ]; then
@@ -616,7 +652,12 @@ watch_once() {
         log "no saved member list: recorded the current one"
     fi
     [ -f "$SAVED_CONNECTIONS" ] || save_file "$SNAP/connections" "$SAVED_CONNECTIONS"
-    if [ -f "$SNAP/configmeta.json" ] && [ "$(file_sig "$SNAP/configmeta.json")" != "$(file_sig "$CONFIGMETA")" ]; then
+    if [ ! -f "$SNAP/configmeta.json" ]; then
+        # KubeDirector always pushes the new configmeta before notifying: no configmeta, no notify.
+        log "no configmeta for $KD_POD_NAME in $KD_CONFIG_DIR; will retry"
+        return
+    fi
+    if ! same_content "$SNAP/configmeta.json" "$CONFIGMETA"; then
         if write_configmeta; then
             log "configmeta changed: updated /etc/guestconfig/configmeta.json"
         else
@@ -624,10 +665,10 @@ watch_once() {
             return
         fi
     fi
-    if [ "$(cat "$SNAP/connections")" != "$(cat "$SAVED_CONNECTIONS")" ]; then
+    if ! same_content "$SNAP/connections" "$SAVED_CONNECTIONS"; then
         process_connections
     fi
-    if [ "$(file_sig "$SNAP/members")" != "$(file_sig "$SAVED_MEMBERS")" ]; then
+    if ! same_content "$SNAP/members" "$SAVED_MEMBERS"; then
         log "members changed"
         process_members
     fi
