@@ -87,12 +87,17 @@ def rules() -> None:
         click.echo(f"{rule.ID} ({rule.TARGET})\n    " + doc.replace("\n", "\n    ") + "\n")
 
 
-def _render(root: str, cluster_files=None, namespace=None, options=None):
+def _render(root: str, cluster_files=None) -> list:
+    """Load, validate and render; on problems print them and exit 1."""
     from .pipeline import load_model, render_model
 
-    model = load_model(root, cluster_files, namespace=namespace, options=options)
+    try:
+        model = load_model(root, cluster_files)
+        rendered = render_model(model)
+    except UserError as exc:
+        _fail(exc)
     _notices(model)
-    return model, render_model(model)
+    return rendered
 
 
 def _repo_relative(root: str, paths) -> list[str]:
@@ -114,10 +119,7 @@ def render(files, repo: str, output: str) -> None:
     """Print the bundle of the cluster FILEs as one stream."""
     from .emit import json_stream, yaml_stream
 
-    try:
-        _, rendered = _render(repo, _repo_relative(repo, files))
-    except UserError as exc:
-        _fail(exc)
+    rendered = _render(repo, _repo_relative(repo, files))
     objects = [obj for _, _, objs in rendered for obj in objs]
     click.echo((json_stream if output == "json" else yaml_stream)(objects), nl=False)
 
@@ -129,13 +131,10 @@ def build(repo: str) -> None:
     from .compare import write_tree
     from .emit import bundle_files
 
-    try:
-        _, rendered = _render(repo)
-    except UserError as exc:
-        _fail(exc)
-    files = bundle_files(rendered)
+    files = bundle_files(_render(repo))
     write_tree(repo, files)
-    click.echo(f"wrote {len(files)} files for {len(rendered)} clusters to {os.path.join(repo, 'golden')}", err=True)
+    clusters = len({path.rsplit("/", 1)[0] for path in files})
+    click.echo(f"wrote {len(files)} files for {clusters} clusters to {os.path.join(repo, 'golden')}", err=True)
 
 
 @main.command()
@@ -145,10 +144,7 @@ def check(repo: str) -> None:
     from .compare import GOLDEN, compare, read_tree
     from .emit import bundle_files
 
-    try:
-        _, rendered = _render(repo)
-    except UserError as exc:
-        _fail(exc)
+    rendered = _render(repo)
     golden = os.path.join(repo, GOLDEN)
     if not os.path.isdir(golden):
         click.echo(f"kdrender: {golden} does not exist; run `kdrender build` and commit it", err=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from .k8s import dns1035_label, dns1123_label, dns1123_subdomain
 from .model import Cluster, Model
 from .names import headless_name, is_iana_svc_name, member_service_name, port_label, port_name, statefulset_name
-from .problems import Problem, UserError
+from .problems import Problem
 
 KD = "kubedirector.hpe.com"
 LABEL_CLUSTER = f"{KD}/kdcluster"
@@ -220,13 +220,10 @@ def name_problems(resolved: ResolvedModel) -> list:
 
 
 def resolve_model(model: Model) -> ResolvedModel:
-    """Resolve every cluster; raise UserError when object names would be refused or collide."""
+    """Resolve every cluster (``name_problems`` says whether the names will do)."""
     config = model.config
     resolved = ResolvedModel(model)
     for cluster in model.clusters:
         resolved.clusters.append(resolve_cluster(cluster, config.settings, config.recommended_labels,
                                                  config.instance_label))
-    problems = name_problems(resolved)
-    if problems:
-        raise UserError(problems, model)
     return resolved

@@ -157,4 +157,9 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict |
         for doc, path, message in rule.check(repo_ctx):
             problems.append(doc.problem(path, message, rule.ID))
     model.clusters.sort(key=lambda c: (c.namespace, c.name, c.file))
+    if not any(p.level == "error" for p in problems):
+        # names of the objects the clusters would get: valid for Kubernetes, and no two alike
+        from .resolve import name_problems, resolve_model
+
+        problems.extend(name_problems(resolve_model(model)))
     return model, sorted(set(problems))
