@@ -132,7 +132,12 @@ def build(repo: str) -> None:
     from .emit import bundle_files
 
     files = bundle_files(_render(repo))
-    write_tree(repo, files)
+    try:
+        write_tree(repo, files)
+    except OSError as exc:
+        click.echo(f"kdrender build: cannot write {os.path.join(repo, 'golden')}: {exc.strerror}; "
+                   "golden/ was left as it was", err=True)
+        sys.exit(1)
     clusters = len({path.rsplit("/", 1)[0] for path in files})
     click.echo(f"wrote {len(files)} files for {clusters} clusters to {os.path.join(repo, 'golden')}", err=True)
 
