@@ -20,6 +20,15 @@ KD_DEFAULTS = {
 DEFAULT_CONFIGCLI_URL = "https://github.com/bluek8s/configcli/archive/v0.8.tar.gz"
 DEFAULT_KUBERNETES_VERSION = (1, 29)
 
+# The first Kubernetes version whose API server knows (and defaults) a field kdrender writes;
+# for older targets the field is left out.
+FEATURES = {
+    "sharedMemorySize": (1, 22),  # KubeDirector's own gate for emptyDir sizeLimit on /dev/shm
+    "internalTrafficPolicy": (1, 22),
+    "allocateLoadBalancerNodePorts": (1, 24),
+    "persistentVolumeClaimRetentionPolicy": (1, 27),  # beta, on by default
+}
+
 
 @dataclass(frozen=True)
 class Config:
@@ -38,6 +47,10 @@ class Config:
 
     def get(self, key: str, default=None):
         return self.settings.get(key, default)
+
+    def supports(self, feature: str) -> bool:
+        """Whether the target Kubernetes version knows ``feature`` (a key of FEATURES)."""
+        return tuple(self.kubernetes_version) >= FEATURES[feature]
 
 
 def parse_version(text: str) -> tuple[int, int] | None:

@@ -47,9 +47,9 @@ def _structure(doc: Document, expected: str, notices: list, cache=None) -> tuple
     problem = _kind_problem(doc, expected)
     if problem:
         return None, [problem]
-    if doc.api_version == V1ALPHA1:
-        notices.append(f"{doc.file}: {V1ALPHA1} is deprecated; kdrender reads it as kubedirector.hpe.com/v1beta1")
     legacy = doc.api_version == V1ALPHA1
+    if legacy:
+        notices.append(f"{doc.file}: {V1ALPHA1} is deprecated; kdrender reads it as kubedirector.hpe.com/v1beta1")
     doc = _NORMALIZE[doc.kind](doc)
     problems = schema.check(doc, doc.kind, cache)
     if legacy:  # 2018 service ids were free text; they are kept (see normalize)

@@ -452,3 +452,12 @@ def test_kube_api_versions_without_a_rendered_kind_fails(run, tmp_path):
 def test_kube_api_versions_with_group_versions_only_is_enough(run, tmp_path):
     repo = make_repo(tmp_path, {"cassandra.yaml": CASSANDRA})
     assert run(repo, "clusters", kube_api_versions="v1,apps/v1").check()
+
+
+def test_old_kube_version_leaves_out_newer_service_fields(run, tmp_path):
+    repo = make_repo(tmp_path, {"cassandra.yaml": CASSANDRA})
+    services = [o for o in run(repo, "clusters", kube_version="1.21.5").check() if o["kind"] == "Service"]
+    assert services and not any("internalTrafficPolicy" in s["spec"] or "allocateLoadBalancerNodePorts" in s["spec"]
+                                for s in services)
+    services = [o for o in run(repo, "clusters", kube_version="1.29.0").check() if o["kind"] == "Service"]
+    assert all(s["spec"]["internalTrafficPolicy"] == "Cluster" for s in services)

@@ -10,6 +10,16 @@ WAVE_HEADLESS = -1
 WAVE_MEMBER = 1
 
 
+def _versioned(config, service_type: str) -> dict:
+    """API-server defaults that only exist from some Kubernetes version on."""
+    fields = {}
+    if config.supports("internalTrafficPolicy"):
+        fields["internalTrafficPolicy"] = "Cluster"
+    if service_type == "LoadBalancer" and config.supports("allocateLoadBalancerNodePorts"):
+        fields["allocateLoadBalancerNodePorts"] = True
+    return fields
+
+
 def headless_service(rc, config) -> dict:
     """The cluster's headless Service (``serviceName`` of every StatefulSet); its one port is unused."""
     return {
@@ -24,7 +34,7 @@ def headless_service(rc, config) -> dict:
             "publishNotReadyAddresses": True,
             "ports": [{"name": "port", "port": 8888, "protocol": "TCP", "targetPort": 8888}],
             "sessionAffinity": "None",
-            "internalTrafficPolicy": "Cluster",
+            **_versioned(config, "ClusterIP"),
         },
     }
 
@@ -51,12 +61,10 @@ def member_services(rc, role, config) -> list:
             "publishNotReadyAddresses": True,
             "ports": ports,
             "sessionAffinity": "None",
-            "internalTrafficPolicy": "Cluster",
+            **_versioned(config, service_type),
         }
         if service_type != "ClusterIP":
             spec["externalTrafficPolicy"] = "Cluster"
-        if service_type == "LoadBalancer":
-            spec["allocateLoadBalancerNodePorts"] = True
         services.append({
             "apiVersion": "v1",
             "kind": "Service",

@@ -199,7 +199,7 @@ def statefulset(rc, role, config) -> dict:
         "revisionHistoryLimit": 10,
         "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
     }
-    if config.pvc_retention and tuple(config.kubernetes_version) >= (1, 27):
+    if config.pvc_retention and config.supports("persistentVolumeClaimRetentionPolicy"):
         spec["persistentVolumeClaimRetentionPolicy"] = dict(config.pvc_retention)
     templates = claim_templates(role)
     if templates:

@@ -23,7 +23,7 @@ def check(ctx):
         if force is False:
             yield path, f"Specifying shared memory size for role ({rid}) not allowed; feature disabled by global KubeDirector config."
             continue
-        if force is None and tuple(ctx.config.kubernetes_version) < (1, 22):
+        if force is None and not ctx.config.supports("sharedMemorySize"):
             yield path, f"Specifying shared memory size for role ({rid}) requires K8s version >= 1.22."
             continue
         size = parse_quantity(role["sharedMemory"])
