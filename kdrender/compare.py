@@ -8,6 +8,10 @@ import shutil
 import tempfile
 
 GOLDEN = "golden"
+# StatefulSet spec fields the API server lets an update change; any other change is refused
+# ("Forbidden: updates to statefulset spec for fields other than ...").
+STATEFULSET_MUTABLE = {"replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy",
+                       "minReadySeconds"}
 
 
 def read_tree(folder: str) -> dict:
@@ -36,7 +40,29 @@ def compare(expected: dict, actual: dict, label: str = GOLDEN) -> list[str]:
             diff = difflib.unified_diff(actual[rel].splitlines(True), expected[rel].splitlines(True),
                                         f"{label}/{rel} (committed)", f"{label}/{rel} (rendered)")
             out.append(f"changed: {label}/{rel}\n" + "".join(diff).rstrip("\n"))
+            fields = immutable_changes(actual[rel], expected[rel])
+            if fields:
+                out.append(f"breaking: {label}/{rel} changes {', '.join('spec.' + f for f in fields)}, which a "
+                           "StatefulSet cannot update: the sync will fail with 'Forbidden: updates to statefulset "
+                           "spec'. Delete the StatefulSet with --cascade=orphan before syncing (pods and PVCs stay), "
+                           "or keep the old value.")
     return out
+
+
+def immutable_changes(old_text: str, new_text: str) -> list[str]:
+    """StatefulSet spec fields that differ between two renders of one object and cannot be updated."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        old, new = yaml.load(old_text, Loader=loader), yaml.load(new_text, Loader=loader)
+    except yaml.YAMLError:
+        return []
+    if not all(isinstance(o, dict) and o.get("kind") == "StatefulSet" for o in (old, new)):
+        return []
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    return sorted(k for k in set(old_spec) | set(new_spec)
+                  if k not in STATEFULSET_MUTABLE and old_spec.get(k) != new_spec.get(k))
 
 
 def write_tree(root: str, files: dict, folder: str = GOLDEN) -> None:

@@ -246,3 +246,22 @@ def test_check_reports_binary_stray_file(repo):
     result = run_cli("check", str(repo))
     assert result.exit_code == 1
     assert "extra: golden/examples/.DS_Store" in result.stdout
+
+
+def test_check_flags_immutable_statefulset_changes(tmp_path):
+    """A storage resize changes volumeClaimTemplates, which Kubernetes refuses to update in place."""
+    from kdrender.compare import compare
+    from kdrender.emit import to_yaml
+
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "x"},
+           "spec": {"replicas": 1, "serviceName": "x",
+                    "volumeClaimTemplates": [{"metadata": {"name": "p"},
+                                              "spec": {"resources": {"requests": {"storage": "40Gi"}}}}]}}
+    resized = {**sts, "spec": {**sts["spec"], "replicas": 3, "volumeClaimTemplates": [
+        {"metadata": {"name": "p"}, "spec": {"resources": {"requests": {"storage": "80Gi"}}}}]}}
+    scaled = {**sts, "spec": {**sts["spec"], "replicas": 3}}
+    committed = {"ns/c/statefulset-x.yaml": to_yaml(sts)}
+    out = compare({"ns/c/statefulset-x.yaml": to_yaml(resized)}, committed)
+    assert any(m.startswith("breaking: golden/ns/c/statefulset-x.yaml changes spec.volumeClaimTemplates,") for m in out)
+    out = compare({"ns/c/statefulset-x.yaml": to_yaml(scaled)}, committed)
+    assert out and not any(m.startswith("breaking:") for m in out)
