@@ -91,7 +91,6 @@ def _is_secret(path: tuple) -> bool:
 
 def _messages(error, validator):
     """Yield (path, message) for one jsonschema error; values of secret fields are never quoted."""
-    path = tuple(error.absolute_path)
     for p, message in _raw_messages(error, validator):
         if _is_secret(p) and not message.startswith(("unknown field", "missing required")):
             message = _secret_message(error)
