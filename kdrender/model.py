@@ -29,6 +29,8 @@ class Cluster:
     app: App
     api_version: str  # as written in the file
     position: tuple = (1, 1)  # line and column of metadata.name, for problems found later
+    status: dict = field(default_factory=dict)  # KubeDirector's status, when adopting a running cluster
+    uid: str = ""  # metadata.uid, when adopting
 
 
 @dataclass

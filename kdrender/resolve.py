@@ -57,9 +57,16 @@ class Role:
     persist_dirs: list
     package: dict | None
     node_slot: int  # position of the role in the app (1-based), for node ids
+    adopted: dict = field(default_factory=dict)  # pod -> node id recorded by KubeDirector
+    id_base: int = 0  # KubeDirector's lastNodeID: new ids start above it
+    adopted_statefulset: bool = False  # KubeDirector created the StatefulSet (name from status)
 
     def node_id(self, ordinal: int) -> str:
-        return str(self.node_slot * 1000 + ordinal + 1)
+        """KubeDirector's id for a member it created, else ``lastNodeID + slot * 1000 + ordinal + 1``."""
+        pod = self.pods[ordinal]
+        if pod in self.adopted:
+            return str(self.adopted[pod])
+        return str(self.id_base + self.node_slot * 1000 + ordinal + 1)
 
 
 @dataclass
@@ -135,18 +142,23 @@ def resolve_cluster(cluster: Cluster, settings: dict, recommended_labels: bool, 
     spec = cluster.spec
     app = cluster.app
     scheme = spec["namingScheme"]
-    hs = headless_name(scheme, cluster.namespace, cluster.name)
+    status = cluster.status or {}
+    status_roles = {r.get("id"): r for r in status.get("roles") or []}
+    hs = status.get("clusterService") or headless_name(scheme, cluster.namespace, cluster.name)
     domain = f"{hs}.{cluster.namespace}{settings['clusterSvcDomainBase']}"
     slots = {r["id"]: i + 1 for i, r in enumerate(app.spec["roles"])}
     roles = []
     for index, role in enumerate(spec["roles"]):
         app_role = app.role(role["id"])
-        ss = statefulset_name(scheme, cluster.namespace, cluster.name, role["id"])
+        recorded = status_roles.get(role["id"]) or {}
+        ss = recorded.get("statefulSet") or statefulset_name(scheme, cluster.namespace, cluster.name, role["id"])
         pods = [f"{ss}-{i}" for i in range(role["members"])]
         package = app_role.get("configPackage")
         dirs = persist_dirs(package, app_role.get("persistDirs")) if role.get("storage") else []
+        adopted = {m["pod"]: m["nodeID"] for m in recorded.get("members") or [] if m.get("pod") and m.get("nodeID")}
         roles.append(Role(role["id"], index, role, app_role, role["members"], ss, pods,
-                          role_ports(app.spec, role["id"]), dirs, package, slots[role["id"]]))
+                          role_ports(app.spec, role["id"]), dirs, package, slots[role["id"]],
+                          adopted, status.get("lastNodeID") or 0, bool(recorded.get("statefulSet"))))
     labels = {LABEL_CLUSTER: cluster.name, LABEL_APP: app.name, LABEL_CATALOG: spec["appCatalog"]}
     recommended = {}
     if recommended_labels:
@@ -158,7 +170,7 @@ def resolve_cluster(cluster: Cluster, settings: dict, recommended_labels: bool, 
         if instance_label:
             recommended["app.kubernetes.io/instance"] = cluster.name
     annotations = {ANNOTATION_PRETTY: app.spec["label"]["name"]}
-    cluster_id = str(uuid.uuid5(CLUSTER_ID_NAMESPACE, f"{cluster.namespace}/{cluster.name}"))
+    cluster_id = cluster.uid or str(uuid.uuid5(CLUSTER_ID_NAMESPACE, f"{cluster.namespace}/{cluster.name}"))
     return ResolvedCluster(cluster, hs, domain, cluster_id, roles, labels, recommended, annotations)
 
 

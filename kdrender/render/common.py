@@ -33,8 +33,15 @@ def pod_labels(rc, role, config) -> dict:
     return {**role_labels(rc, role), **(role.spec.get("podLabels") or {}), **(config.get("podLabels") or {})}
 
 
-def selector_labels(rc, role) -> dict:
-    """Only labels that never change for the life of a StatefulSet (selectors are immutable)."""
+def selector_labels(rc, role, config) -> dict:
+    """Only labels that never change for the life of a StatefulSet (selectors are immutable).
+
+    A StatefulSet KubeDirector created keeps KubeDirector's selector (all its pod labels), or
+    the API server would refuse the update when the cluster is adopted.
+    """
     from ..resolve import LABEL_CLUSTER
 
+    if role.adopted_statefulset:
+        return {**rc.labels, LABEL_ROLE: role.id, LABEL_HEADLESS: rc.cluster.name,
+                **(role.spec.get("podLabels") or {}), **(config.get("podLabels") or {})}
     return {LABEL_CLUSTER: rc.cluster.name, LABEL_ROLE: role.id}

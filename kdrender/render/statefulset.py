@@ -193,7 +193,7 @@ def statefulset(rc, role, config) -> dict:
         "podManagementPolicy": "Parallel",
         "replicas": role.members,
         "serviceName": rc.headless,
-        "selector": {"matchLabels": selector_labels(rc, role)},
+        "selector": {"matchLabels": selector_labels(rc, role, config)},
         "template": {"metadata": {"labels": pod_labels(rc, role, config), "annotations": pod_annotations},
                      "spec": pod_spec},
         "revisionHistoryLimit": 10,
