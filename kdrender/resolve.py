@@ -47,10 +47,8 @@ class Port:
 @dataclass
 class Role:
     id: str
-    index: int  # position in the cluster's roles
     spec: dict  # the cluster role (defaulted)
     app_role: dict  # the app role (defaulted)
-    members: int
     statefulset: str
     pods: list
     ports: list  # of Port
@@ -60,6 +58,10 @@ class Role:
     adopted: dict = field(default_factory=dict)  # pod -> node id recorded by KubeDirector
     id_base: int = 0  # KubeDirector's lastNodeID: new ids start above it
     adopted_statefulset: bool = False  # KubeDirector created the StatefulSet (name from status)
+
+    @property
+    def members(self) -> int:
+        return len(self.pods)
 
     def node_id(self, ordinal: int) -> str:
         """KubeDirector's id for a member it created, else ``lastNodeID + slot * 1000 + ordinal + 1``."""
@@ -148,7 +150,7 @@ def resolve_cluster(cluster: Cluster, settings: dict, recommended_labels: bool, 
     domain = f"{hs}.{cluster.namespace}{settings['clusterSvcDomainBase']}"
     slots = {r["id"]: i + 1 for i, r in enumerate(app.spec["roles"])}
     roles = []
-    for index, role in enumerate(spec["roles"]):
+    for role in spec["roles"]:
         app_role = app.role(role["id"])
         recorded = status_roles.get(role["id"]) or {}
         ss = recorded.get("statefulSet") or statefulset_name(scheme, cluster.namespace, cluster.name, role["id"])
@@ -156,7 +158,7 @@ def resolve_cluster(cluster: Cluster, settings: dict, recommended_labels: bool, 
         package = app_role.get("configPackage")
         dirs = persist_dirs(package, app_role.get("persistDirs")) if role.get("storage") else []
         adopted = {m["pod"]: m["nodeID"] for m in recorded.get("members") or [] if m.get("pod") and m.get("nodeID")}
-        roles.append(Role(role["id"], index, role, app_role, role["members"], ss, pods,
+        roles.append(Role(role["id"], role, app_role, ss, pods,
                           role_ports(app.spec, role["id"]), dirs, package, slots[role["id"]],
                           adopted, status.get("lastNodeID") or 0, bool(recorded.get("statefulSet"))))
     labels = {LABEL_CLUSTER: cluster.name, LABEL_APP: app.name, LABEL_CATALOG: spec["appCatalog"]}
