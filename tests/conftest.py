@@ -192,3 +192,11 @@ def pytest_generate_tests(metafunc):
         params = [f"{v}/{folder}/{name}" for v in ("v1beta1", "v1alpha1") for folder in ("catalog", "clusters")
                   for name in conformance_files(v, folder)]
         metafunc.parametrize("conformance_file", params)
+
+@pytest.fixture(scope="module")
+def spark245_app() -> str:
+    """Text of KubeDirector's spark245 app, the app of the spec's worked examples (sections 2.8, 3.3)."""
+    path = CONFORMANCE / "v1beta1" / "catalog" / "cr-app-spark245.json"
+    if not path.is_file():
+        pytest.skip(f"conformance app not found at {path}")
+    return path.read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from render_helpers import CLUSTER, ILLUSTRATIVE, by_name, of_kind, resolve, write_repo
-from test_configmeta import EXAMPLE_IDS, EXAMPLE_JSON, spark245_app  # noqa: F401  (fixture)
+from test_configmeta import EXAMPLE_IDS, EXAMPLE_JSON
 
 from kdrender.pipeline import load_model, render_model
 from kdrender.render.configmeta import configmeta
@@ -35,7 +35,7 @@ def exported(edits=()) -> str:
     return text + status()
 
 
-def test_section_3_3_reproduced_exactly_when_adopting(tmp_path, spark245_app):  # noqa: F811
+def test_section_3_3_reproduced_exactly_when_adopting(tmp_path, spark245_app):
     write_repo(tmp_path, {"catalog/app.json": spark245_app, "clusters/c.yaml": exported()})
     model, resolved = resolve(tmp_path)
     (rc,) = resolved.clusters
@@ -43,7 +43,7 @@ def test_section_3_3_reproduced_exactly_when_adopting(tmp_path, spark245_app):  
     assert configmeta(rc, resolved, worker, 1) == json.loads(EXAMPLE_JSON)
 
 
-def test_adopted_names_selectors_and_claims(tmp_path, spark245_app):  # noqa: F811
+def test_adopted_names_selectors_and_claims(tmp_path, spark245_app):
     write_repo(tmp_path, {"catalog/app.json": spark245_app, "clusters/c.yaml": exported()})
     objects = render_model(load_model(str(tmp_path)))[0][2]
     services = by_name(of_kind(objects, "Service"))
@@ -62,7 +62,7 @@ def test_adopted_names_selectors_and_claims(tmp_path, spark245_app):  # noqa: F8
     assert [t["metadata"]["name"] for t in master["spec"]["volumeClaimTemplates"]] == ["p"]  # PVC p-kdss-b4n8r-0 stays
 
 
-def test_new_members_get_ids_above_kubedirectors_last_id(tmp_path, spark245_app):  # noqa: F811
+def test_new_members_get_ids_above_kubedirectors_last_id(tmp_path, spark245_app):
     text = exported([("  - id: spark-worker\n    members: 2\n", "  - id: spark-worker\n    members: 3\n")])
     write_repo(tmp_path, {"catalog/app.json": spark245_app, "clusters/c.yaml": text})
     _, resolved = resolve(tmp_path)
@@ -74,7 +74,7 @@ def test_new_members_get_ids_above_kubedirectors_last_id(tmp_path, spark245_app)
     assert worker.pods[2] == "kdss-h2c6v-2"
 
 
-def test_a_cluster_without_status_is_not_adopted(tmp_path, spark245_app):  # noqa: F811
+def test_a_cluster_without_status_is_not_adopted(tmp_path, spark245_app):
     write_repo(tmp_path, {"catalog/app.json": spark245_app, "clusters/c.yaml": CLUSTER.format(scheme="UID")})
     objects = render_model(load_model(str(tmp_path)))[0][2]
     for sts in of_kind(objects, "StatefulSet"):

@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from render_helpers import (
-    CLUSTER, CONFORMANCE, ILLUSTRATIVE, SPEC, by_name, conformance_params, conformance_repo, of_kind, resolve,
+    CLUSTER, ILLUSTRATIVE, SPEC, by_name, conformance_params, conformance_repo, of_kind, resolve,
     spec_block, write_repo,
 )
 
@@ -116,13 +116,6 @@ EXAMPLE_JSON = r"""
 """
 EXAMPLE_IDS = {"kdss-b4n8r-0": "1", "kdss-tz9wd-0": "2", "kdss-h2c6v-0": "3", "kdss-h2c6v-1": "4"}
 
-
-@pytest.fixture(scope="module")
-def spark245_app() -> str:
-    path = CONFORMANCE / "v1beta1" / "catalog" / "cr-app-spark245.json"
-    if not path.is_file():
-        pytest.skip(f"conformance app not found at {path}")
-    return path.read_text(encoding="utf-8")
 
 
 class Cluster:

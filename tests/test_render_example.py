@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from render_helpers import (
-    CLUSTER, CONFORMANCE, ILLUSTRATIVE, SPEC, L_CLUSTER, L_ROLE, SUFFIX_CHARS, SYNC_WAVE, of_kind, render_one, spec_block, startup_script, write_repo,
+    CLUSTER, ILLUSTRATIVE, SPEC, L_CLUSTER, L_ROLE, SUFFIX_CHARS, SYNC_WAVE, of_kind, render_one, spec_block, startup_script, write_repo,
 )
 
 # spec section 2.8, verbatim (test_embedded_example_matches_spec checks it against the spec when present)
@@ -237,13 +237,6 @@ def strip_additions(obj: dict, hs: str) -> dict:
         drop(claim["spec"], "volumeMode", "Filesystem")
     return obj
 
-
-@pytest.fixture(scope="module")
-def spark245_app() -> str:
-    path = CONFORMANCE / "v1beta1" / "catalog" / "cr-app-spark245.json"
-    if not path.is_file():
-        pytest.skip(f"conformance app not found at {path}")
-    return path.read_text(encoding="utf-8")
 
 
 def render_example(root, app_text: str, scheme: str) -> list:
