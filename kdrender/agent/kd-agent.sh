@@ -570,47 +570,43 @@ wait_resolvable() {
     return 0
 }
 
+# notify_role <event> <role> <fqdns>: run `startscript --<event>` for one role's changed members
+# (or skip it when the role's eventList lacks the event); returns 1 when it is to be retried.
+notify_role() {
+    if ! event_enabled "$1"; then
+        log "eventList lacks $1: not notifying $3 (role $2)"
+        return 0
+    fi
+    if [ "$1" = addnodes ] && ! wait_resolvable "$3"; then
+        log "notify --$1 for role $2 postponed: peers not resolvable; will retry"
+        return 1
+    fi
+    log "notify: startscript --$1 --nodegroup 1 --role $2 --fqdns $3"
+    run_startscript "--$1" --nodegroup 1 --role "$2" --fqdns "$3" && return 0
+    log "notify --$1 for role $2 failed (exit status $?); will retry"
+    return 1
+}
+
 process_members() {
     _work=$RUN_DIR/members.work
     cat "$SAVED_MEMBERS" > "$_work" || return 1
     _failed=0
     _roles=$(awk 'NF >= 2 { print $1 }' "$SAVED_MEMBERS" "$SNAP/members" | LC_ALL=C sort -u)
-    for _r in $_roles; do
-        _gone=$(fqdns_minus "$_r" "$SAVED_MEMBERS" "$SNAP/members")
-        [ -n "$_gone" ] || continue
-        if event_enabled delnodes; then
-            log "notify: startscript --delnodes --nodegroup 1 --role $_r --fqdns $_gone"
-            if run_startscript --delnodes --nodegroup 1 --role "$_r" --fqdns "$_gone"; then
-                apply_delta "$_work" del "$_r" "$_gone"
+    # all removals first, then all additions, roles in sorted order
+    for _event in delnodes addnodes; do
+        for _r in $_roles; do
+            if [ "$_event" = delnodes ]; then
+                _op=del _changed=$(fqdns_minus "$_r" "$SAVED_MEMBERS" "$SNAP/members")
             else
-                log "notify --delnodes for role $_r failed (exit status $?); will retry"
-                _failed=1
+                _op=add _changed=$(fqdns_minus "$_r" "$SNAP/members" "$SAVED_MEMBERS")
             fi
-        else
-            log "eventList lacks delnodes: not notifying removal of $_gone (role $_r)"
-            apply_delta "$_work" del "$_r" "$_gone"
-        fi
-    done
-    for _r in $_roles; do
-        _new=$(fqdns_minus "$_r" "$SNAP/members" "$SAVED_MEMBERS")
-        [ -n "$_new" ] || continue
-        if event_enabled addnodes; then
-            if ! wait_resolvable "$_new"; then
-                log "notify --addnodes for role $_r postponed: peers not resolvable; will retry"
-                _failed=1
-                continue
-            fi
-            log "notify: startscript --addnodes --nodegroup 1 --role $_r --fqdns $_new"
-            if run_startscript --addnodes --nodegroup 1 --role "$_r" --fqdns "$_new"; then
-                apply_delta "$_work" add "$_r" "$_new"
+            [ -n "$_changed" ] || continue
+            if notify_role "$_event" "$_r" "$_changed"; then
+                apply_delta "$_work" "$_op" "$_r" "$_changed"
             else
-                log "notify --addnodes for role $_r failed (exit status $?); will retry"
                 _failed=1
             fi
-        else
-            log "eventList lacks addnodes: not notifying addition of $_new (role $_r)"
-            apply_delta "$_work" add "$_r" "$_new"
-        fi
+        done
     done
     if [ "$_failed" = 0 ]; then
         save_file "$SNAP/members" "$SAVED_MEMBERS"
