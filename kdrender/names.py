@@ -33,16 +33,49 @@ def suffix(key: str) -> str:
     return "".join(chars)
 
 
+CUT_KEEP = NAME_LENGTH_LIMIT - 6  # characters kept before "-<suffix>" when a name is cut
+LABEL_VALUE_LIMIT = 63
+DIGIT_PREFIX = "kd-"  # Service names (DNS-1035) must start with a letter
+
+
+def object_name(full: str) -> str:
+    """The ``CrNameRole`` name of an object from ``<cluster>`` or ``<cluster>-<role>``.
+
+    A name of at most 46 characters is KubeDirector's munged name, unchanged.  A longer one
+    (where KubeDirector relies on its random suffix) is cut to 40 characters without a trailing
+    ``-`` and ends in ``-`` plus the stable suffix of the full name, so the roles of a long-named
+    cluster (and two long cluster names that share their first 40 characters) stay distinct and a
+    name never ends in ``-``.  A name that would not start with a letter (``9lives``) gets
+    ``kd-`` in front, as Service names must.
+    """
+    name = mung(full) if len(full) <= NAME_LENGTH_LIMIT else full.lower().replace(".", "-").replace("_", "-")
+    if not ("a" <= name[:1] <= "z"):
+        name = DIGIT_PREFIX + name
+    if len(name) <= NAME_LENGTH_LIMIT:
+        return name
+    return name[:CUT_KEEP].rstrip("-") + "-" + suffix(full)
+
+
+def label_value(name: str) -> str:
+    """A cluster name as a label value: itself up to 63 characters, else cut with a stable suffix.
+
+    Custom resource names may have up to 253 characters; label values only 63.
+    """
+    if len(name) <= LABEL_VALUE_LIMIT:
+        return name
+    return name[:LABEL_VALUE_LIMIT - 6].rstrip("-.") + "-" + suffix(name)
+
+
 def headless_name(scheme: str, namespace: str, cluster: str) -> str:
     if scheme == "UID":
         return "kdhs-" + suffix(f"{namespace}/{cluster}")
-    return mung(cluster)
+    return object_name(cluster)
 
 
 def statefulset_name(scheme: str, namespace: str, cluster: str, role: str) -> str:
     if scheme == "UID":
         return "kdss-" + suffix(f"{namespace}/{cluster}/{role}")
-    return mung(f"{cluster}-{role}")
+    return object_name(f"{cluster}-{role}")
 
 
 def member_service_name(scheme: str, pod: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .k8s import dns1035_label, dns1123_label, dns1123_subdomain
 from .model import Cluster, Model
-from .names import headless_name, is_iana_svc_name, member_service_name, port_label, port_name, statefulset_name
+from .names import headless_name, is_iana_svc_name, label_value, member_service_name, port_label, port_name, statefulset_name
 from .problems import Problem
 
 KD = "kubedirector.hpe.com"
@@ -85,6 +85,11 @@ class ResolvedCluster:
     @property
     def app(self):
         return self.cluster.app
+
+    @property
+    def cluster_label(self) -> str:
+        """The cluster name as a label value (names over 63 characters are cut, see names.label_value)."""
+        return label_value(self.cluster.name)
 
     def fqdn(self, pod: str) -> str:
         return f"{pod}.{self.domain}"
@@ -161,16 +166,17 @@ def resolve_cluster(cluster: Cluster, settings: dict, recommended_labels: bool, 
         roles.append(Role(role["id"], role, app_role, ss, pods,
                           role_ports(app.spec, role["id"]), dirs, package, slots[role["id"]],
                           adopted, status.get("lastNodeID") or 0, bool(recorded.get("statefulSet"))))
-    labels = {LABEL_CLUSTER: cluster.name, LABEL_APP: app.name, LABEL_CATALOG: spec["appCatalog"]}
+    label = label_value(cluster.name)
+    labels = {LABEL_CLUSTER: label, LABEL_APP: app.name, LABEL_CATALOG: spec["appCatalog"]}
     recommended = {}
     if recommended_labels:
         recommended = {
             "app.kubernetes.io/name": app.name,
-            "app.kubernetes.io/part-of": cluster.name,
+            "app.kubernetes.io/part-of": label,
             "app.kubernetes.io/managed-by": "kdrender",
         }
         if instance_label:
-            recommended["app.kubernetes.io/instance"] = cluster.name
+            recommended["app.kubernetes.io/instance"] = label
     annotations = {ANNOTATION_PRETTY: app.spec["label"]["name"]}
     cluster_id = cluster.uid or str(uuid.uuid5(CLUSTER_ID_NAMESPACE, f"{cluster.namespace}/{cluster.name}"))
     return ResolvedCluster(cluster, hs, domain, cluster_id, roles, labels, recommended, annotations)
@@ -218,7 +224,7 @@ def name_problems(resolved: ResolvedModel) -> list:
             elif key in seen:
                 problems.append(Problem(c.file, line, col, "metadata.name",
                                         f"the {what} and the {seen[key][1]} would both be named {name!r} "
-                                        "(names are cut to 46 characters; shorten the cluster name)",
+                                        "('.' and '_' become '-' in object names; rename one of them)",
                                         "name-collision"))
             else:
                 seen[key] = (rc, what)

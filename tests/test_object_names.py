@@ -6,9 +6,14 @@ cluster's metadata.name.
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from click.testing import CliRunner
 
 from kdrender.cli import main
+from kdrender.k8s import dns1035_label, dns1123_label, label_value
+from kdrender.names import object_name, suffix
 
 APP = """{
   "apiVersion": "kubedirector.hpe.com/v1beta1", "kind": "KubeDirectorApp",
@@ -50,20 +55,89 @@ def validate(tmp_path, *names):
     return result.exit_code, result.output
 
 
-def test_long_cluster_names_make_role_names_collide(tmp_path):
-    name = "a" * 50
-    code, out = validate(tmp_path, name)
-    assert code == 1
-    assert (f"clusters/c0.yaml:4:3: metadata.name: the StatefulSet of role 'back' and the StatefulSet of role "
-            f"'front' would both be named '{'a' * 46}' (names are cut to 46 characters; shorten the cluster name)") in out
+def render(tmp_path, name, back_members=1):
+    (tmp_path / "catalog").mkdir(exist_ok=True)
+    (tmp_path / "catalog" / "web.json").write_text(APP)
+    (tmp_path / "clusters").mkdir(exist_ok=True)
+    path = tmp_path / "clusters" / "c.yaml"
+    path.write_text(CLUSTER.format(name=name).replace("members: 1", f"members: {back_members}"))
+    result = CliRunner().invoke(main, ["render", str(path), "--repo", str(tmp_path), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
-def test_member_service_name_must_start_with_a_letter(tmp_path):
-    code, out = validate(tmp_path, "9lives")
-    assert code == 1
-    assert "clusters/c0.yaml:4:3: metadata.name: the headless Service would be named '9lives', which must" in out
-    assert "clusters/c0.yaml:4:3: metadata.name: the member Service of role 'front' would be named '9lives-front-0'" in out
-    assert "start with a letter" in out
+def assert_valid_and_distinct(objects):
+    names = [(o["kind"], o["metadata"]["name"]) for o in objects]
+    assert len(names) == len(set(names))
+    for kind, name in names:
+        check = dns1035_label if kind == "Service" else dns1123_label
+        assert check(name) is None, (kind, name)
+        assert not name.endswith("-")
+    for obj in objects:
+        labels = dict(obj["metadata"].get("labels") or {})
+        if obj["kind"] == "StatefulSet":
+            labels.update(obj["spec"]["template"]["metadata"]["labels"])
+            pods = [f"{obj['metadata']['name']}-{i}" for i in range(obj["spec"]["replicas"])]
+            assert all(dns1123_label(p) is None for p in pods)
+            # the controller-revision-hash label value is "<statefulset>-<10 digits>"
+            assert len(obj["metadata"]["name"]) + 11 <= 63
+        for value in labels.values():
+            assert label_value(value) is None, value
+
+
+@pytest.mark.parametrize("length", [45, 46, 47, 59, 63, 64, 253])
+@pytest.mark.parametrize("back_members", [0, 2])
+def test_long_cluster_names_give_valid_distinct_names(tmp_path, length, back_members):
+    name = ("a-long-cluster-name-that-kubedirector-cuts-to-46-characters-" * 5)[:length - 1] + "x"
+    objects = render(tmp_path, name, back_members)
+    assert_valid_and_distinct(objects)
+    statefulsets = sorted(o["metadata"]["name"] for o in objects if o["kind"] == "StatefulSet")
+    assert len(statefulsets) == (2 if back_members else 1)
+    [headless] = [o["metadata"]["name"] for o in objects if o["kind"] == "Service" and o["spec"].get("clusterIP") == "None"]
+    # names of 46 characters or less are KubeDirector's munged names, unchanged; longer ones are
+    # cut to 40 characters without a trailing '-' and end in '-<stable suffix of the full name>'
+    assert headless == (name if length <= 46 else name[:40].rstrip("-") + "-" + suffix(name))
+    for role in ["front"] + (["back"] if back_members else []):
+        full = f"{name}-{role}"
+        assert f"{name[:40].rstrip('-')}-{suffix(full)}" in statefulsets
+    labels = objects[0]["metadata"]["labels"]
+    assert labels["kubedirector.hpe.com/kdcluster"] == (name if length <= 63 else name[:57].rstrip("-.") + "-" + suffix(name))
+    assert render(tmp_path, name, back_members) == objects  # deterministic
+
+
+def test_names_that_are_not_cut_do_not_change():
+    assert object_name("spark-instance-spark-master") == "spark-instance-spark-master"
+    assert object_name("Centos7.vanilla_centos") == "centos7-vanilla-centos"
+    assert object_name("x" * 46) == "x" * 46
+    assert object_name("x" * 47) == "x" * 40 + "-" + suffix("x" * 47)
+
+
+def test_dotted_cluster_name(tmp_path):
+    objects = render(tmp_path, "ubuntu18.04")
+    assert_valid_and_distinct(objects)
+    names = {o["metadata"]["name"] for o in objects}
+    assert {"ubuntu18-04", "ubuntu18-04-front", "ubuntu18-04-front-0", "ubuntu18-04-back"} <= names
+    assert objects[0]["metadata"]["labels"]["kubedirector.hpe.com/kdcluster"] == "ubuntu18.04"
+
+
+def test_names_that_start_with_a_digit_get_a_prefix(tmp_path):
+    objects = render(tmp_path, "9lives")
+    assert_valid_and_distinct(objects)
+    assert {"kd-9lives", "kd-9lives-front", "kd-9lives-front-0"} <= {o["metadata"]["name"] for o in objects}
+
+
+def test_roles_that_mung_alike_collide(tmp_path):
+    app = APP.replace('"id": "front"', '"id": "a.b"').replace('"id": "back"', '"id": "a_b"').replace(
+        '"front"', '"a.b"').replace('"back"', '"a_b"')
+    (tmp_path / "catalog").mkdir()
+    (tmp_path / "catalog" / "web.json").write_text(app)
+    (tmp_path / "clusters").mkdir()
+    (tmp_path / "clusters" / "c0.yaml").write_text(
+        CLUSTER.format(name="web").replace("id: front", "id: a.b").replace("id: back", "id: a_b"))
+    result = CliRunner().invoke(main, ["validate", str(tmp_path)])
+    assert result.exit_code == 1
+    assert ("clusters/c0.yaml:4:3: metadata.name: the StatefulSet of role 'a_b' and the StatefulSet of role 'a.b' "
+            "would both be named 'web-a-b'") in result.output
 
 
 def test_objects_of_two_clusters_may_not_collide(tmp_path):

@@ -130,9 +130,10 @@ SECRET = "{name: creds, mountPath: /etc/creds}"
 CLUSTER_FAILS = [
     ("cluster-name", [("  name: web1\n", "  name: Web_1\n")], None,
      "clusters/web1.yaml:4:3: metadata.name: cluster name 'Web_1' must consist of lower case alphanumeric "
-     "characters or '-', and start and end with an alphanumeric character"),
-    ("cluster-name", [("  name: web1\n", "  name: " + "w" * 64 + "\n")], None,
-     f"clusters/web1.yaml:4:3: metadata.name: cluster name '{'w' * 64}' must be no more than 63 characters (it has 64)"),
+     "characters, '-' or '.', and start and end with an alphanumeric character"),
+    ("cluster-name", [("  name: web1\n", "  name: ubuntu18..04\n")], None,
+     "clusters/web1.yaml:4:3: metadata.name: cluster name 'ubuntu18..04' must consist of lower case alphanumeric "
+     "characters, '-' or '.', and start and end with an alphanumeric character"),
     ("cluster-name", [after("  name: web1\n", "  namespace: Team_A\n")], None,
      "clusters/web1.yaml:5:3: metadata.namespace: namespace 'Team_A' must consist of lower case alphanumeric "
      "characters or '-', and start and end with an alphanumeric character"),
@@ -227,6 +228,8 @@ def test_cluster_rule_fails(kd, rule, edits, config, expected):
 CLUSTER_PASSES = [
     ("app-exists", [], None),
     ("cluster-name", [("  name: web1\n", "  name: web-1\n  namespace: team-a\n")], None),
+    ("cluster-name", [("  name: web1\n", "  name: ubuntu18.04\n")], None),
+    ("cluster-name", [("  name: web1\n", "  name: " + "w" * 253 + "\n")], None),
     ("roles", [("  - id: worker\n    members: 2\n    resources:\n      limits: {cpu: \"1\", memory: 1Gi}\n", "")], None),
     ("labels", [after(C_ROLE, "    podLabels: {example.com/tier: web, app: x}\n"
                               "    serviceAnnotations: {example.com/note: 'any text: even this'}\n")], None),

@@ -22,7 +22,7 @@ def with_wave(annotations: dict, config, wave: int) -> dict:
 
 def role_labels(rc, role) -> dict:
     """StatefulSet labels: cluster labels, role, headless, app.kubernetes.io/*."""
-    labels = {**rc.recommended, **rc.labels, LABEL_ROLE: role.id, LABEL_HEADLESS: rc.cluster.name}
+    labels = {**rc.recommended, **rc.labels, LABEL_ROLE: role.id, LABEL_HEADLESS: rc.cluster_label}
     if rc.recommended:
         labels["app.kubernetes.io/component"] = role.id
     return labels
@@ -42,6 +42,6 @@ def selector_labels(rc, role, config) -> dict:
     from ..resolve import LABEL_CLUSTER
 
     if role.adopted_statefulset:
-        return {**rc.labels, LABEL_ROLE: role.id, LABEL_HEADLESS: rc.cluster.name,
+        return {**rc.labels, LABEL_ROLE: role.id, LABEL_HEADLESS: rc.cluster_label,
                 **(role.spec.get("podLabels") or {}), **(config.get("podLabels") or {})}
-    return {LABEL_CLUSTER: rc.cluster.name, LABEL_ROLE: role.id}
+    return {LABEL_CLUSTER: rc.cluster_label, LABEL_ROLE: role.id}

@@ -30,7 +30,7 @@ def headless_service(rc, config) -> dict:
         "spec": {
             "type": "ClusterIP",
             "clusterIP": "None",
-            "selector": {LABEL_HEADLESS: rc.cluster.name},
+            "selector": {LABEL_HEADLESS: rc.cluster_label},
             "publishNotReadyAddresses": True,
             "ports": [{"name": "port", "port": 8888, "protocol": "TCP", "targetPort": 8888}],
             "sessionAffinity": "None",
