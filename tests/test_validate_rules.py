@@ -162,6 +162,9 @@ CLUSTER_FAILS = [
     ("labels", [after(C_ROLE, "    serviceAnnotations: {a/b/c: x}\n")], None,
      'clusters/web1.yaml:9:26: spec.roles[0].serviceAnnotations["a/b/c"]: annotation key \'a/b/c\' is invalid: '
      "may contain at most one '/'"),
+    ("labels", [after(C_ROLE, "    podLabels: {Example.COM/owner: x}\n")], None,
+     'clusters/web1.yaml:9:17: spec.roles[0].podLabels["Example.COM/owner"]: label key \'Example.COM/owner\' is '
+     "invalid: prefix 'Example.COM' must be a DNS-1123 subdomain"),
     ("labels", [after(C_ROLE, "    podAnnotations: {/x: y}\n")], None,
      'clusters/web1.yaml:9:22: spec.roles[0].podAnnotations["/x"]: annotation key \'/x\' is invalid: '
      "prefix part must not be empty"),
@@ -234,6 +237,9 @@ CLUSTER_PASSES = [
     ("labels", [after(C_ROLE, "    podLabels: {example.com/tier: web, app: x}\n"
                               "    serviceAnnotations: {example.com/note: 'any text: even this'}\n")], None),
     ("quantities", [('requests: {cpu: "1", memory: 1Gi}', 'requests: {cpu: 500m, memory: 1024Mi}')], None),
+    ("quantities", [('requests: {cpu: "1", memory: 1Gi}', 'requests: {cpu: 250000000n, memory: 1000000u}')], None),
+    ("labels", [after(C_ROLE, "    podAnnotations: {Example.COM/Owner: team-a}\n"
+                              "    serviceAnnotations: {Example.COM/Owner_Name: x}\n")], None),
     ("storage", [after(C_ROLE, "    storage: {size: 10Gi}\n")], None),
     ("shared-memory", [after(C_ROLE, "    sharedMemory: 64Mi\n")], "forceSharedMemorySizeSupport: true\n"),
     ("shared-memory", [after(C_ROLE, "    sharedMemory: 64Mi\n")], None),

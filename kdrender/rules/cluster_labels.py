@@ -21,7 +21,8 @@ def check_maps(owner_path, owner, kinds=("podLabels", "serviceLabels", "podAnnot
         total = 0
         for key, value in mapping.items():
             path = owner_path + (field, key)
-            reason = qualified_name(key)
+            # the API server matches annotation keys in lower case (Example.COM/Owner is valid)
+            reason = qualified_name(key if is_label else key.lower())
             if reason:
                 yield path, f"{'label' if is_label else 'annotation'} key {key!r} is invalid: {reason}"
             if is_label:
