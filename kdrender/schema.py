@@ -6,6 +6,7 @@ Errors become problems with the field path, and unknown fields get a "did you me
 
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
 import json
@@ -83,6 +84,10 @@ def _describe(value) -> str:
 
 
 SECRET_FIELDS = ("secretKeys", "masterEncryptionKey")
+# CRD facts carried by our schemas: where KubeDirector's CRDs say x-kubernetes-preserve-unknown-fields,
+# and (our own marker) where an explicit null is a value rather than "absent"
+PRESERVE_UNKNOWN = "x-kubernetes-preserve-unknown-fields"
+KEEP_NULL = "x-kdrender-null-is-a-value"
 
 
 def _is_secret(path: tuple) -> bool:
@@ -90,11 +95,11 @@ def _is_secret(path: tuple) -> bool:
 
 
 def _messages(error, validator):
-    """Yield (path, message) for one jsonschema error; values of secret fields are never quoted."""
-    for p, message in _raw_messages(error, validator):
+    """Yield (path, message, level) for one jsonschema error; values of secret fields are never quoted."""
+    for p, message, level in _raw_messages(error, validator):
         if _is_secret(p) and not message.startswith(("unknown field", "missing required")):
             message = _secret_message(error)
-        yield p, message
+        yield p, message, level
 
 
 def _secret_message(error) -> str:
@@ -117,37 +122,42 @@ def _raw_messages(error, validator):
         if not branches:  # every branch wants another type: name them all
             types = [t for e in error.context for t in
                      ([e.validator_value] if isinstance(e.validator_value, str) else e.validator_value)]
-            yield path, f"must be {_type_text(types)}, not {_describe(error.instance)}"
+            yield path, f"must be {_type_text(types)}, not {_describe(error.instance)}", "error"
             return
         deepest = max(branches, key=lambda e: (len(e.absolute_path), -len(e.schema_path)))
         yield from _raw_messages(deepest, validator)
         return
     if kind in ("additionalProperties", "unevaluatedProperties"):
         allowed = _allowed_properties(error.schema)
+        # where KubeDirector's CRD keeps unknown fields, the API server accepts them: a warning
+        preserved = error.schema.get(PRESERVE_UNKNOWN, False)
         for key in sorted(k for k in error.instance if k not in allowed):
             hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             more = f"; did you mean {hint[0]!r}?" if hint else (
                 f"; known fields: {', '.join(allowed)}" if allowed and len(allowed) <= 12 else "")
-            yield path + (key,), f"unknown field {key!r}{more}"
+            if preserved:
+                yield path + (key,), f"unknown field {key!r} (kept, but not used){more}", "warning"
+            else:
+                yield path + (key,), f"unknown field {key!r}{more}", "error"
         return
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
-        yield path, f"missing required field {missing!r}"
+        yield path, f"missing required field {missing!r}", "error"
         return
     if kind == "type":
-        yield path, f"must be {_type_text(error.validator_value)}, not {_describe(error.instance)}"
+        yield path, f"must be {_type_text(error.validator_value)}, not {_describe(error.instance)}", "error"
         return
     if kind == "pattern":
         if error.schema.get("description", "").startswith("A Kubernetes quantity"):
-            yield path, f"{_describe(error.instance)} is not a Kubernetes quantity (like 2, 500m, 4Gi)"
+            yield path, f"{_describe(error.instance)} is not a Kubernetes quantity (like 2, 500m, 4Gi)", "error"
         else:
-            yield path, f"{_describe(error.instance)} does not match the pattern {error.validator_value}"
+            yield path, f"{_describe(error.instance)} does not match the pattern {error.validator_value}", "error"
         return
     if kind in ("enum", "const"):
         options = error.validator_value if kind == "enum" else [error.validator_value]
-        yield path, f"{_describe(error.instance)} is not one of: {', '.join(map(str, options))}"
+        yield path, f"{_describe(error.instance)} is not one of: {', '.join(map(str, options))}", "error"
         return
-    yield path, error.message
+    yield path, error.message, "error"
 
 
 class Cache:
@@ -212,8 +222,62 @@ def check(doc: Document, kind: str, cache: Cache | None = None) -> list:
     validator = _validator(kind)
     problems = []
     for error in validator.iter_errors(doc.data):
-        for path, message in _messages(error, validator):
-            problems.append(doc.problem(path, message, "schema"))
-    if not problems and cache is not None:
+        for path, message, level in _messages(error, validator):
+            problems.append(doc.problem(path, message, "schema", level))
+    if not problems and cache is not None:  # documents with warnings are checked again, to show them
         cache.remember(doc, kind)
     return sorted(set(problems))
+
+
+def _field_schema(schema: dict | None, key) -> dict | None:
+    """The schema of ``key`` inside ``schema`` (a mapping key or a list index), following our $refs."""
+    if schema is None:
+        return None
+    parts = [schema] + [_resolve(ref) for ref in
+                        ([schema["$ref"]] if "$ref" in schema else []) + [a["$ref"] for a in schema.get("allOf", []) if "$ref" in a]]
+    for part in parts:
+        sub = part.get("items") if isinstance(key, int) else (part.get("properties") or {}).get(key)
+        if sub is None and not isinstance(key, int) and isinstance(part.get("additionalProperties"), dict):
+            sub = part["additionalProperties"]
+        if isinstance(sub, dict):
+            return _resolve(sub["$ref"]) if set(sub) == {"$ref"} else sub
+    return None
+
+
+def drop_nulls(data, kind: str):
+    """``data`` without the mapping entries whose value is null, as the API server reads them.
+
+    A CRD field marked ``nullable`` decodes null as a nil pointer (absent); the API server prunes
+    null from every other field before validating.  Where null is a value (``configPackage: null``
+    means "no setup package"; our schemas mark it with ``x-kdrender-null-is-a-value``) it is kept.
+    Returns ``data`` itself when there is no null to drop (the usual case, at no schema cost).
+    """
+    found = []
+
+    def scan(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if value is None:
+                    found.append(path + (key,))
+                else:
+                    scan(value, path + (key,))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                scan(value, path + (i,))
+
+    scan(data, ())
+    if not found:
+        return data
+    data = copy.deepcopy(data)
+    root = _load(KINDS[kind])
+    for path in found:
+        schema = root
+        for key in path:
+            schema = _field_schema(schema, key)
+        if schema is not None and schema.get(KEEP_NULL):
+            continue
+        parent = data
+        for key in path[:-1]:
+            parent = parent[key]
+        del parent[path[-1]]
+    return data

@@ -51,10 +51,13 @@ def _structure(doc: Document, expected: str, notices: list, cache=None) -> tuple
     if legacy:
         notices.append(f"{doc.file}: {V1ALPHA1} is deprecated; kdrender reads it as kubedirector.hpe.com/v1beta1")
     doc = _NORMALIZE[doc.kind](doc)
+    data = schema.drop_nulls(doc.data, doc.kind)
+    if data is not doc.data:
+        doc = Document(doc.file, doc.index, data, doc.positions, doc.digest)
     problems = schema.check(doc, doc.kind, cache)
     if legacy:  # 2018 service ids were free text; they are kept (see normalize)
         problems = [p for p in problems if not _LEGACY_SERVICE_ID.match(p.path)]
-    return (None if problems else doc), problems
+    return (None if any(p.level == "error" for p in problems) else doc), problems
 
 
 def _run(rule, ctx, doc: Document) -> list[Problem]:
@@ -158,6 +161,8 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict |
         for doc, path, message in rule.check(repo_ctx):
             problems.append(doc.problem(path, message, rule.ID))
     model.clusters.sort(key=lambda c: (c.namespace, c.name, c.file))
+    model.warnings.extend(p for p in problems if p.level != "error")  # e.g. unknown fields the CRD keeps
+    problems = [p for p in problems if p.level == "error"]
     if not any(p.level == "error" for p in problems):
         # names of the objects the clusters would get: valid for Kubernetes, and no two alike
         from .resolve import name_problems, resolve_model
