@@ -279,6 +279,15 @@ class RepoFiles:
     configs: list[Document] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 
+    def add(self, doc: Document) -> None:
+        """File a document of ``clusters/`` by kind (apps and configs may live there too)."""
+        if doc.kind == "KubeDirectorApp":
+            self.catalog.append(doc)
+        elif doc.kind == "KubeDirectorConfig":
+            self.configs.append(doc)
+        else:
+            self.clusters.append(doc)
+
 
 def load_repo(root: str, cluster_files: list[str] | None = None) -> RepoFiles:
     """Read a repo.  ``cluster_files`` (repo-relative) restricts which cluster files are read."""
@@ -297,10 +306,5 @@ def load_repo(root: str, cluster_files: list[str] | None = None) -> RepoFiles:
         docs, problems = read_file(root, rel)
         repo.problems.extend(problems)
         for doc in docs:
-            if doc.kind == "KubeDirectorApp":
-                repo.catalog.append(doc)
-            elif doc.kind == "KubeDirectorConfig":
-                repo.configs.append(doc)
-            else:
-                repo.clusters.append(doc)
+            repo.add(doc)
     return repo

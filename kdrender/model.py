@@ -40,3 +40,4 @@ class Model:
     clusters: list = field(default_factory=list)  # sorted by (namespace, name)
     notices: list = field(default_factory=list)  # one-line messages for stderr (deprecations)
     warnings: list = field(default_factory=list)  # Problems that do not stop rendering
+    selected: set | None = None  # files of the clusters to render (None: all); the others are context

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .load import load_repo
 from .model import Model
 from .problems import UserError
+from .scope import add_connected, demote, relevant_files
 
 
 def load_model(root: str, cluster_files: list[str] | None = None, namespace: str | None = None,
@@ -17,7 +18,13 @@ def load_model(root: str, cluster_files: list[str] | None = None, namespace: str
     from .validate import validate_repo
 
     repo = load_repo(root, cluster_files)
+    if cluster_files is not None:  # only some clusters: problems elsewhere do not stop them
+        add_connected(repo, cluster_files)
     model, problems = validate_repo(repo, namespace=namespace, options=options, cache=cache)
+    if cluster_files is not None:
+        problems, ignored = demote(problems, relevant_files(repo, cluster_files))
+        model.warnings.extend(ignored)
+        model.selected = set(cluster_files)
     errors = [p for p in problems if p.level == "error"]
     if errors:
         raise UserError(errors, model)
@@ -30,4 +37,5 @@ def render_model(model: Model) -> list:
     from .resolve import resolve_model
 
     resolved = resolve_model(model)
-    return [(rc.cluster.namespace, rc.cluster.name, render_cluster(rc, resolved)) for rc in resolved.clusters]
+    return [(rc.cluster.namespace, rc.cluster.name, render_cluster(rc, resolved)) for rc in resolved.clusters
+            if model.selected is None or rc.cluster.file in model.selected]

@@ -7,6 +7,7 @@ is interleaved where KubeDirector's webhook needs it: cluster rules see the defa
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from . import schema
@@ -163,9 +164,11 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict |
     model.clusters.sort(key=lambda c: (c.namespace, c.name, c.file))
     model.warnings.extend(p for p in problems if p.level != "error")  # e.g. unknown fields the CRD keeps
     problems = [p for p in problems if p.level == "error"]
-    if not any(p.level == "error" for p in problems):
+    broken = {p.file for p in problems if p.level == "error"}
+    named = [c for c in model.clusters if c.file not in broken]
+    if named:
         # names of the objects the clusters would get: valid for Kubernetes, and no two alike
         from .resolve import name_problems, resolve_model
 
-        problems.extend(name_problems(resolve_model(model)))
+        problems.extend(name_problems(resolve_model(dataclasses.replace(model, clusters=named))))
     return model, sorted(set(problems))

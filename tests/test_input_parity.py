@@ -159,3 +159,88 @@ def test_nano_and_micro_quantities_render(kd):
     result = cli("render", root / "clusters/web1.yaml", "--repo", root)
     assert result.exit_code == 0, result.output
     assert "cpu: 250000000n" in result.stdout
+
+
+# --- one broken file does not stop unrelated clusters -------------------------------------------
+
+BROKEN_APP = edit(APP_YAML, ("  name: web\n", "  name: other\n"), ("  version: \"1.0\"\n", ""))
+OTHER_CLUSTER = edit(CLUSTER_YAML, ("  name: web1\n", "  name: web2\n"))
+
+
+def generate(root, *clusters, cwd=None, tmp=None):
+    """``kdrender generate`` as Argo CD runs it; (exit code, objects, stderr)."""
+    import io
+
+    from kdrender.generate import run
+
+    env = {"ARGOCD_APP_NAMESPACE": "team-a", "KDRENDER_CACHE_DIR": str(tmp or root.parent / "cache")}
+    if clusters:
+        env["ARGOCD_APP_PARAMETERS"] = json.dumps([{"name": "clusters", "array": list(clusters)}])
+    out, err = io.StringIO(), io.StringIO()
+    code = run(env, str(cwd or root), out, err)
+    objects = [json.loads(line) for line in out.getvalue().splitlines()]
+    return code, objects, err.getvalue()
+
+
+def test_unrelated_broken_app_does_not_stop_generate(kd):
+    root = kd.write({"catalog/web.yaml": APP_YAML, "catalog/other.yaml": BROKEN_APP,
+                     "clusters/web1.yaml": CLUSTER_YAML})
+    code, objects, err = generate(root, "web1.yaml", cwd=root / "clusters")
+    assert code == 0, err
+    assert objects and {o["metadata"]["labels"]["kubedirector.hpe.com/kdcluster"] for o in objects} == {"web1"}
+    assert ("warning: catalog/other.yaml:5:1: spec: missing required field 'version' (not used by the selected "
+            "clusters, so it does not stop them)") in err
+    # the whole repo (validate, build, check, generate of everything) still fails on it
+    assert cli("validate", root).exit_code == 1
+    assert cli("build", root).exit_code == 1 and not (root / "golden").exists()
+    code, objects, err = generate(root)
+    assert code == 1 and objects == []
+    assert "catalog/other.yaml:5:1: spec: missing required field 'version'\n" in err
+
+
+def test_unrelated_broken_cluster_does_not_stop_render(kd):
+    broken = edit(OTHER_CLUSTER, ("    members: 2\n", "    members: two\n"))
+    root = kd.write({"catalog/web.yaml": APP_YAML, "clusters/web1.yaml": CLUSTER_YAML, "clusters/web2.yaml": broken})
+    result = cli("render", root / "clusters/web1.yaml", "--repo", root)
+    assert result.exit_code == 0, result.output
+    assert "web2" not in result.stdout + result.stderr  # not even read: web1 does not connect to it
+    assert cli("validate", root).exit_code == 1
+    result = cli("render", root / "clusters/web2.yaml", "--repo", root)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "clusters/web2.yaml:13:5: spec.roles[1].members: must be an integer, not 'two'" in result.stderr
+
+
+@pytest.mark.parametrize("files", [
+    {"catalog/web.yaml": edit(APP_YAML, ("  version: \"1.0\"\n", ""))},  # the app the cluster uses
+    {"kdrender.yaml": "kdrender: {namespace: Bad_NS}\n"},  # the repo config
+    {"clusters/web1.yaml": edit(CLUSTER_YAML, ("    members: 2\n", "    members: -1\n"))},  # the cluster itself
+])
+def test_problems_of_the_selected_cluster_its_app_and_the_config_still_count(kd, files):
+    root = kd.write({"catalog/web.yaml": APP_YAML, "clusters/web1.yaml": CLUSTER_YAML, **files})
+    code, objects, err = generate(root, "web1.yaml", cwd=root / "clusters")
+    assert code == 1 and objects == [], err
+    assert "not used by the selected clusters" not in err
+
+
+def test_connected_cluster_in_another_file_with_one_file_per_application(kd):
+    """The recommended ApplicationSet gives each Application one file; configmeta still needs the
+    clusters it connects to, so their files are read (and not rendered)."""
+    app = edit(APP_YAML, ("    cardinality: \"1\"\n", "    cardinality: \"1\"\n"),
+               ("  defaultImageRepoTag: docker.io/library/nginx:1.25\n",
+                "  defaultImageRepoTag: docker.io/library/nginx:1.25\n"
+                "  defaultConfigPackage: {packageURL: 'file:///opt/configscripts/web.tgz'}\n"))
+    client = edit(CLUSTER_YAML, ("  app: web\n", "  app: web\n  connections: {clusters: [web2]}\n"))
+    broken = edit(CLUSTER_YAML, ("  name: web1\n", "  name: web3\n"), ("    members: 2\n", "    members: x\n"))
+    root = kd.write({"catalog/web.yaml": app, "clusters/a/web1.yaml": client, "clusters/b/web2.yaml": OTHER_CLUSTER,
+                     "clusters/b/web3.yaml": broken})
+    code, objects, err = generate(root, "web1.yaml", cwd=root / "clusters/a")
+    assert code == 0, err
+    assert {o["metadata"]["labels"]["kubedirector.hpe.com/kdcluster"] for o in objects} == {"web1"}
+    [meta] = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "web1-configmeta"]
+    assert "web2-worker-1.web2.team-a.svc.cluster.local" in json.dumps(meta["data"])
+    assert "warning: clusters/b/web3.yaml" in err
+    # the connected cluster's own problems count: its members are in the configmeta
+    (root / "clusters/b/web2.yaml").write_text(edit(OTHER_CLUSTER, ("    members: 2\n", "    members: x\n")))
+    code, objects, err = generate(root, "web1.yaml", cwd=root / "clusters/a")
+    assert code == 1 and objects == []
+    assert "clusters/b/web2.yaml:13:5: spec.roles[1].members: must be an integer, not 'x'" in err
