@@ -278,15 +278,25 @@ class RepoFiles:
     clusters: list[Document] = field(default_factory=list)
     configs: list[Document] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    extras: list[Document] = field(default_factory=list)  # other Kubernetes objects in cluster files
 
     def add(self, doc: Document) -> None:
-        """File a document of ``clusters/`` by kind (apps and configs may live there too)."""
+        """File a document of ``clusters/`` by kind (apps, configs and other Kubernetes objects may live there too)."""
         if doc.kind == "KubeDirectorApp":
             self.catalog.append(doc)
         elif doc.kind == "KubeDirectorConfig":
             self.configs.append(doc)
+        elif is_extra(doc):
+            self.extras.append(doc)
         else:
             self.clusters.append(doc)
+
+
+def is_extra(doc: Document) -> bool:
+    """A Kubernetes object that is not KubeDirector's (a ConfigMap, SealedSecret, ...)."""
+    kind, version = doc.kind, doc.api_version
+    return (isinstance(kind, str) and bool(kind) and not kind.startswith("KubeDirector")
+            and not (isinstance(version, str) and version.startswith("kubedirector.")))
 
 
 def load_repo(root: str, cluster_files: list[str] | None = None) -> RepoFiles:

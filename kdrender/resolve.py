@@ -228,6 +228,16 @@ def name_problems(resolved: ResolvedModel) -> list:
                                         "name-collision"))
             else:
                 seen[key] = (rc, what)
+        for doc in c.extras:  # other objects of the cluster file: no kind and name twice in a namespace
+            kind, name = doc.data["kind"], doc.data["metadata"]["name"]
+            key = (c.namespace, kind, name)
+            if key in seen:
+                other = seen[key]
+                where = "" if other[0] is rc else f" of cluster {other[0].cluster.name!r} ({other[0].cluster.file})"
+                problems.append(doc.problem(("metadata", "name"), f"the {kind} {name!r} has the same kind and name "
+                                            f"as the {other[1]}{where}; rename it", "name-collision"))
+            else:
+                seen[key] = (rc, f"{kind} at line {doc.where(('metadata', 'name'))[0]} of {doc.file}")
         for role in rc.roles:
             names = [p.name for p in role.ports]
             for port in role.ports:

@@ -17,7 +17,7 @@ from .load import CONFIG_FILE, Document, RepoFiles
 from .model import App, Cluster, Model
 from .normalize import API_VERSIONS, V1ALPHA1, normalize_app, normalize_cluster, normalize_config
 from .problems import Problem
-from .rules import AppContext, ClusterContext, ConfigContext, RepoContext, rules_for
+from .rules import AppContext, ClusterContext, ConfigContext, ExtraContext, RepoContext, rules_for
 
 _LEGACY_SERVICE_ID = re.compile(r"^spec\.(services\[\d+\]\.id|config\.roleServices\[\d+\]\.serviceIDs\[\d+\])$")
 _NORMALIZE = {
@@ -105,6 +105,20 @@ def _config(repo: RepoFiles, notices: list, overrides: dict, cache=None) -> tupl
     return make_config(settings, {**options, **overrides}, source), problems
 
 
+def _extras(repo: RepoFiles, default_namespace: str, problems: list) -> dict:
+    """Check the other Kubernetes objects of cluster files; file -> the good ones, in file order."""
+    good: dict = {}
+    for doc in repo.extras:
+        owners = [d for d in repo.clusters if d.file == doc.file and d.kind == "KubeDirectorCluster"]
+        meta = owners[0].data.get("metadata") if len(owners) == 1 else None
+        namespace = (meta.get("namespace") if isinstance(meta, dict) else None) or default_namespace
+        found = [p for rule in rules_for("extra") for p in _run(rule, ExtraContext(doc, owners, namespace), doc)]
+        problems.extend(found)
+        if not found:
+            good.setdefault(doc.file, []).append(doc)
+    return good
+
+
 def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict | None = None,
                   cache=None) -> tuple[Model, list[Problem]]:
     """Check everything and build the model.
@@ -134,6 +148,7 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict |
         if not found and checked.name not in model.apps:
             model.apps[checked.name] = App(checked.name, checked.file, default_app(ctx.spec))
 
+    extras = _extras(repo, default_namespace, problems)
     cluster_ctxs = []
     for doc in repo.clusters:
         checked, found = _structure(doc, "KubeDirectorCluster", notices, cache)
@@ -155,7 +170,8 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict |
             spec = default_cluster(ctx.spec, app.spec, config.settings)
             model.clusters.append(Cluster(checked.name, ns, checked.file, spec, app, doc.api_version,
                                           checked.where(("metadata", "name")), checked.data.get("status") or {},
-                                          checked.data["metadata"].get("uid") or ""))
+                                          checked.data["metadata"].get("uid") or "",
+                                          tuple(extras.get(checked.file, ()))))
 
     repo_ctx = RepoContext(cluster_ctxs, app_ctxs)
     for rule in rules_for("repo"):

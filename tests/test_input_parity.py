@@ -244,3 +244,97 @@ def test_connected_cluster_in_another_file_with_one_file_per_application(kd):
     code, objects, err = generate(root, "web1.yaml", cwd=root / "clusters/a")
     assert code == 1 and objects == []
     assert "clusters/b/web2.yaml:13:5: spec.roles[1].members: must be an integer, not 'x'" in err
+
+
+# --- cluster files that hold other Kubernetes objects -------------------------------------------
+
+EXTRAS = """\
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-settings
+data:
+  mode: production
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: web1-allow
+  annotations: {argocd.argoproj.io/sync-wave: "-5"}
+spec:
+  podSelector: {matchLabels: {kubedirector.hpe.com/kdcluster: web1}}
+  policyTypes: [Ingress]
+---
+apiVersion: bitnami.com/v1alpha1
+kind: SealedSecret
+metadata:
+  name: web-creds
+spec:
+  encryptedData: {password: AgBy3i4OJSWK}
+"""
+
+
+def test_mixed_kind_file_goes_into_the_cluster_bundle(kd):
+    root = kd.write({"catalog/web.yaml": APP_YAML, "clusters/web1.yaml": CLUSTER_YAML + EXTRAS},
+                    config="kdrender: {namespace: team-a}\n")
+    assert cli("validate", root).exit_code == 0
+    result = cli("build", root)
+    assert result.exit_code == 0, result.output
+    folder = root / "golden/team-a/web1"
+    for name in ("configmap-web-settings.yaml", "networkpolicy-web1-allow.yaml", "sealedsecret-web-creds.yaml"):
+        assert name in (folder / "kustomization.yaml").read_text()
+    cm = yaml_load(folder / "configmap-web-settings.yaml")
+    assert cm == {"apiVersion": "v1", "kind": "ConfigMap", "data": {"mode": "production"},
+                  "metadata": {"name": "web-settings", "namespace": "team-a",
+                               "annotations": {"argocd.argoproj.io/sync-wave": "-1"}}}
+    policy = yaml_load(folder / "networkpolicy-web1-allow.yaml")
+    assert policy["metadata"]["annotations"] == {"argocd.argoproj.io/sync-wave": "-5"}  # the user's wave stays
+    assert cli("check", root).exit_code == 0
+    # generate of that file gives the same objects, with the Application's namespace
+    code, objects, err = generate(root, "web1.yaml", cwd=root / "clusters")
+    assert code == 0, err
+    kinds = {(o["kind"], o["metadata"]["name"], o["metadata"]["namespace"]) for o in objects}
+    assert {("ConfigMap", "web-settings", "team-a"), ("SealedSecret", "web-creds", "team-a")} <= kinds
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ("apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\ntype: Opaque\nstringData:\n  password: hunter2\n",
+     "clusters/web1.yaml:21:1: stringData: a Secret with data would put the secret into Git and into the bundle; "
+     "keep it out of Git: commit a SealedSecret (Sealed Secrets), encrypt it with SOPS, or use an ExternalSecret "
+     "(External Secrets Operator)"),
+    ("apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\ndata: {password: aHVudGVyMg==}\n",
+     "clusters/web1.yaml:20:1: data: a Secret with data would put the secret into Git"),
+    ("kind: ConfigMap\nmetadata: {name: x}\n", "clusters/web1.yaml:17:1: apiVersion: a Kubernetes object needs apiVersion"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {generateName: x-}\n",
+     "clusters/web1.yaml:19:1: metadata: the ConfigMap needs metadata.name"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name}\n",
+     "clusters/web1.yaml:19:12: metadata.name: name 'Bad_Name' must consist of lower case alphanumeric"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: other}\n",
+     "clusters/web1.yaml:19:21: metadata.namespace: namespace 'other' is not the cluster's namespace 'default'"),
+    ("apiVersion: v1\nkind: Namespace\nmetadata: {name: team-b}\n",
+     "clusters/web1.yaml:18:1: kind: a Namespace is not namespaced and cannot be part of a cluster's bundle"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {day: 2024-01-01}\n",
+     "clusters/web1.yaml:20:8: data.day: this value is not a string, number, true/false or null (quote it)"),
+    # the same kind and name as an object kdrender renders for the cluster
+    ("apiVersion: v1\nkind: Service\nmetadata: {name: web1}\n",
+     "clusters/web1.yaml:19:12: metadata.name: the Service 'web1' has the same kind and name as the headless "
+     "Service; rename it"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+     "clusters/web1.yaml:23:12: metadata.name: the ConfigMap 'x' has the same kind and name as the ConfigMap at "
+     "line 19 of clusters/web1.yaml; rename it"),
+    (CLUSTER_YAML.replace("name: web1", "name: web2") + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+     "clusters/web1.yaml:34:1: kind: a ConfigMap in a cluster file goes into the bundle of the file's "
+     "KubeDirectorCluster; this file has 2; keep it in a file with exactly one"),
+])
+def test_mixed_kind_file_problems(kd, extra, expected):
+    result = kd.run(cluster=CLUSTER_YAML + "---\n" + extra)
+    assert [t for t in result.texts if t.startswith(expected)], result.texts
+    assert all(p.rule in ("extra-objects", "name-collision") for p in result.errors)
+    assert "hunter2" not in "".join(result.texts) and "aHVudGVy" not in "".join(result.texts)
+
+
+def yaml_load(path):
+    import yaml
+
+    return yaml.safe_load(path.read_text())

@@ -232,7 +232,8 @@ def test_empty_files_are_fine(kd):
 
 @pytest.mark.parametrize("text, expected", [
     ("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n",
-     "clusters/other.yaml:2:1: kind: kind 'Secret' is not a KubeDirector kind (expected KubeDirectorCluster)"),
+     "clusters/other.yaml:2:1: kind: a Secret in a cluster file goes into the bundle of the file's "
+     "KubeDirectorCluster; this file has none; keep it in the file of the cluster it belongs to"),
     ("apiVersion: v1\nmetadata: {name: s}\n",
      "clusters/other.yaml:1:1: kind None is not a KubeDirector kind (expected KubeDirectorCluster)"),
     ("- a\n- b\n", "clusters/other.yaml:1:1: a KubeDirectorCluster must be a mapping, not list"),

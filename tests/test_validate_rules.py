@@ -46,7 +46,7 @@ def test_every_rule_has_an_id_target_and_doc():
     ids = [rule.ID for rule in RULES]
     assert len(ids) == len(set(ids))
     for rule in RULES:
-        assert rule.TARGET in ("app", "cluster", "config", "repo")
+        assert rule.TARGET in ("app", "cluster", "config", "repo", "extra")
         assert (rule.__doc__ or "").startswith(rule.ID + ":")
 
 
@@ -518,5 +518,6 @@ def test_wrong_api_version(kd):
 
 def test_every_rule_has_a_failing_case_here():
     tested = {case[0] for case in APP_FAILS + CLUSTER_FAILS}
-    tested |= {"min-resources", "min-storage", "secret-keys", "config-labels", "duplicate-object"}  # own tests above
+    tested |= {"min-resources", "min-storage", "secret-keys", "config-labels", "duplicate-object",
+               "extra-objects"}  # own tests above (extra-objects: test_input_parity.py)
     assert {rule.ID for rule in RULES} <= tested

@@ -7,14 +7,17 @@ One module per object family: ``service`` (headless and member Services), ``stat
 from __future__ import annotations
 
 from .configmeta import configmaps
+from .extras import extra_objects
 from .service import headless_service, member_services
 from .statefulset import statefulset
 
 
 def render_cluster(rc, resolved) -> list:
-    """Every object of one cluster, in apply order: config, headless Service, StatefulSets, member Services."""
+    """Every object of one cluster, in apply order: the other objects of its file, config, headless Service,
+    StatefulSets, member Services."""
     config = resolved.config
-    objects = list(configmaps(rc, resolved))
+    objects = extra_objects(rc, config)
+    objects.extend(configmaps(rc, resolved))
     objects.append(headless_service(rc, config))
     for role in rc.roles:
         if role.members > 0:

@@ -53,6 +53,13 @@ class ConfigContext:
 
 
 @dataclass
+class ExtraContext:
+    doc: Document  # another Kubernetes object in a cluster file
+    clusters: list  # the KubeDirectorCluster documents of the same file
+    namespace: str  # the namespace of the file's cluster
+
+
+@dataclass
 class RepoContext:
     clusters: list  # of ClusterContext
     apps: list  # of AppContext
@@ -79,6 +86,7 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
     cluster_storage,
     cluster_volume_projections,
     config_labels,
+    extra_objects,
     repo_connections,
     repo_duplicates,
 )
@@ -87,7 +95,7 @@ RULES = [
     app_unique_ids, app_config_refs, app_role_image, app_min_storage, app_tty_stdin, app_dashboard_scheme,
     cluster_name, cluster_app_exists, cluster_roles, cluster_cardinality, cluster_labels, cluster_quantities,
     cluster_min_resources, cluster_storage, cluster_min_storage, cluster_shared_memory, cluster_secrets,
-    cluster_secret_keys, cluster_volume_projections, config_labels,
+    cluster_secret_keys, cluster_volume_projections, config_labels, extra_objects,
     repo_duplicates, repo_connections,
 ]
 
