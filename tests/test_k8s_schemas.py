@@ -273,3 +273,21 @@ def test_role_extras_validate(tmp_path, k8s):
     for obj in objects:
         assert k8s.errors(obj) == [], (k8s.version, obj["kind"], obj["metadata"]["name"])
         assert api_server_problems(obj) == [], (obj["kind"], obj["metadata"]["name"])
+
+
+@pytest.mark.parametrize("name", ["ubuntu18.04", "a-long-cluster-name-that-kubedirector-cuts-to-46-characters",
+                                  "x" * 45 + ".v2", "9lives"])
+def test_derived_names_and_extra_objects_validate(tmp_path, k8s, name):
+    """Dotted, cut and digit-led cluster names, and other objects kept in the cluster file (issue 8)."""
+    from render_helpers import APP_WITH_SYSTEMD, CLUSTER_WITH_EXTRAS, write_repo
+
+    extras = ("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: x}\n"
+              "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow}\n"
+              "spec: {podSelector: {}, policyTypes: [Ingress]}\n")
+    cluster = CLUSTER_WITH_EXTRAS.replace("  name: extras\n", f"  name: {name}\n") + extras
+    root = write_repo(tmp_path, {"catalog/app.yaml": APP_WITH_SYSTEMD, "clusters/c.yaml": cluster})
+    objects = [o for _, _, objs in render(root) for o in objs]
+    assert {"ConfigMap", "NetworkPolicy", "StatefulSet", "Service"} <= {o["kind"] for o in objects}
+    for obj in objects:
+        assert k8s.errors(obj) == [], (k8s.version, obj["kind"], obj["metadata"]["name"])
+        assert api_server_problems(obj) == [], (obj["kind"], obj["metadata"]["name"])
