@@ -29,55 +29,20 @@ def cli(*args):
 
 # A catalog entry as KubeDirector 0.2/0.3 catalogs wrote them: extra fields where the CRD keeps
 # unknown fields (spec, spec.label, spec.services[]) and explicit nulls.
-OLD_CATALOG_APP = """\
-apiVersion: kubedirector.hpe.com/v1beta1
-kind: KubeDirectorApp
-metadata:
-  name: web
-spec:
-  label:
-    name: Web server
-    description: null
-    icon: https://example.com/web.png
-  distroID: test/web
-  version: "1.0"
-  configSchemaVersion: 7
-  defaultImageRepoTag: docker.io/library/nginx:1.25
-  defaultConfigPackage: null
-  defaultPersistDirs: null
-  logoURL: null
-  qualifiers: [beta]
-  tags: {tier: web}
-  services:
-  - id: http
-    label: {name: HTTP}
-    endpoint:
-      port: 80
-      urlScheme: http
-      path: null
-      isDashboard: true
-    qualifiers: null
-    exported_service: null
-  - id: admin
-    label: null
-    endpoint: null
-  roles:
-  - id: controller
-    cardinality: "1"
-    containerSpec: null
-    minResources: null
-    minStorage: null
-    persistDirs: null
-  - id: worker
-    cardinality: "0+"
-    configPackage: null
-  config:
-    configMeta: null
-    selectedRoles: [controller, worker]
-    roleServices:
-    - roleID: controller
-      serviceIDs: [http, admin]
-"""
+OLD_CATALOG_APP = edit(
+    APP_YAML,
+    ("    name: Web server\n", "    name: Web server\n    description: null\n    icon: https://example.com/web.png\n"),
+    ("  defaultImageRepoTag: docker.io/library/nginx:1.25\n",
+     "  defaultImageRepoTag: docker.io/library/nginx:1.25\n  defaultConfigPackage: null\n  defaultPersistDirs: null\n"
+     "  logoURL: null\n  qualifiers: [beta]\n  tags: {tier: web}\n"),
+    ("  - id: http\n", "  - id: http\n    label: {name: HTTP}\n"),
+    ("      isDashboard: true\n", "      path: null\n      isDashboard: true\n    qualifiers: null\n    exported_service: null\n"
+                                  "  - id: admin\n    label: null\n    endpoint: null\n"),
+    ('    cardinality: "1"\n', '    cardinality: "1"\n    containerSpec: null\n    minResources: null\n'
+                              '    minStorage: null\n    persistDirs: null\n'),
+    ('    cardinality: "0+"\n', '    cardinality: "0+"\n    configPackage: null\n'),
+    ("    selectedRoles:", "    configMeta: null\n    selectedRoles:"),
+    ("serviceIDs: [http]", "serviceIDs: [http, admin]"))
 
 
 def test_old_catalog_app_with_unknown_fields_and_nulls(kd):
