@@ -353,3 +353,48 @@ def test_operator_rejects_reproduced(kd):
         'clusters/web1.yaml:16:5: spec.roles[2].id: Invalid role(trainer) in app(web) specified. '
         'Valid roles: "controller,worker"']
     assert result.errors[0].rule == OPERATOR_REJECTS["cr-cluster-training-engine.yaml"][0]
+
+
+# --- the CRD facts in our schemas ---------------------------------------------------------------
+
+def _crd_preserved(node, path=()):
+    """Paths (property names, "[]" for list items) where a CRD schema keeps unknown fields."""
+    if node.get("x-kubernetes-preserve-unknown-fields"):
+        yield path
+    for key, sub in (node.get("properties") or {}).items():
+        yield from _crd_preserved(sub, path + (key,))
+    if isinstance(node.get("items"), dict):
+        yield from _crd_preserved(node["items"], path + ("[]",))
+
+
+@pytest.mark.parametrize("kind, crd", [("KubeDirectorApp", "kubedirector.hpe.com_kubedirectorapps_crd.yaml"),
+                                       ("KubeDirectorCluster", "kubedirector.hpe.com_kubedirectorclusters_crd.yaml")])
+def test_schemas_keep_unknown_fields_exactly_where_the_crds_do(conformance, kind, crd):
+    import yaml
+
+    from kdrender import schema
+
+    doc = yaml.safe_load((conformance / crd).read_text())
+    crd_paths = set(_crd_preserved(doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]))
+    ours = schema._load(schema.KINDS[kind])
+
+    def node_at(path):
+        node = ours
+        for key in path:
+            node = schema._field_schema(node, 0 if key == "[]" else key)
+        return node
+
+    for path in crd_paths:
+        node = node_at(path)
+        # a warning for unknown fields, or a map of any keys (extended resources in minResources, limits)
+        assert node.get(schema.PRESERVE_UNKNOWN) or isinstance(node.get("additionalProperties"), dict), path
+
+    def marked(node, path=()):
+        if node.get(schema.PRESERVE_UNKNOWN):
+            yield path
+        for key, sub in (node.get("properties") or {}).items():
+            yield from marked(sub, path + (key,))
+        if isinstance(node.get("items"), dict):
+            yield from marked(node["items"], path + ("[]",))
+
+    assert set(marked(ours)) <= crd_paths  # nowhere else: there, unknown fields stay errors
