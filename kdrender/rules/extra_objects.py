@@ -12,6 +12,7 @@ out of Git with Sealed Secrets, SOPS or External Secrets.  Values are never quot
 """
 
 import math
+import re
 
 from ..k8s import dns1123_subdomain
 
@@ -24,6 +25,8 @@ CLUSTER_SCOPED = {
     "MutatingWebhookConfiguration", "APIService", "ClusterIssuer", "ClusterSecretStore",
 }
 _SCALARS = (str, int, float, bool, type(None))
+_KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
+_API_VERSION = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?$")
 
 
 def _odd_values(node, path=()):
@@ -40,11 +43,19 @@ def _odd_values(node, path=()):
 
 def check(ctx):
     data = ctx.doc.data
-    for field in ("apiVersion", "kind"):
-        if not isinstance(data.get(field), str) or not data.get(field):
+    for field, pattern, example in (("apiVersion", _API_VERSION, "v1, apps/v1, bitnami.com/v1alpha1"),
+                                    ("kind", _KIND, "ConfigMap")):
+        value = data.get(field)
+        if not isinstance(value, str) or not value:
             yield (field,), f"a Kubernetes object needs {field}"
+        elif not pattern.match(value):
+            yield (field,), f"{field} {value[:80]!r} is not like {example}"
     kind = data.get("kind")
     meta = data.get("metadata")
+    for field in ("labels", "annotations"):
+        values = meta.get(field) if isinstance(meta, dict) else None
+        if values is not None and not (isinstance(values, dict) and all(isinstance(v, str) for v in values.values())):
+            yield ("metadata", field), f"metadata.{field} must be a mapping of strings"
     name = meta.get("name") if isinstance(meta, dict) else None
     if not isinstance(name, str) or not name:
         yield ("metadata",), f"the {kind} needs metadata.name (generateName cannot be tracked by Argo CD or Flux)"
