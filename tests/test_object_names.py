@@ -10,10 +10,13 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kdrender.cli import main
 from kdrender.k8s import dns1035_label, dns1123_label, label_value
-from kdrender.names import object_name, suffix
+from kdrender.names import label_value as names_label_value
+from kdrender.names import mung, object_name, suffix
 
 APP = """{
   "apiVersion": "kubedirector.hpe.com/v1beta1", "kind": "KubeDirectorApp",
@@ -150,3 +153,20 @@ def test_objects_of_two_clusters_may_not_collide(tmp_path):
 def test_distinct_names_pass(tmp_path):
     code, out = validate(tmp_path, "alpha", "beta")
     assert code == 0, out
+
+
+_LABEL = r"[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?"
+
+
+@given(st.from_regex(rf"\A{_LABEL}(\.{_LABEL}){{0,8}}\Z").filter(lambda n: len(n) <= 253),
+       st.lists(st.from_regex(r"\A[A-Za-z0-9]([-A-Za-z0-9_.]{0,20}[A-Za-z0-9])?\Z"), min_size=1, max_size=4,
+                unique_by=lambda r: r.lower().replace("_", "-").replace(".", "-")))
+def test_every_cluster_name_gives_valid_distinct_object_names(cluster, roles):
+    headless = object_name(cluster)
+    statefulsets = [object_name(f"{cluster}-{role}") for role in roles]
+    for name in [headless] + statefulsets:
+        assert len(name) <= 46 and dns1035_label(name) is None and dns1035_label(name + "-999") is None
+    assert len(set(statefulsets)) == len(statefulsets)
+    assert label_value(names_label_value(cluster)) is None
+    if len(cluster) <= 46 and cluster[0].isalpha():
+        assert headless == mung(cluster)  # names that are not cut do not change
