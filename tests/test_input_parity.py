@@ -404,3 +404,18 @@ def test_schemas_keep_unknown_fields_exactly_where_the_crds_do(conformance, kind
             yield from marked(node["items"], path + ("[]",))
 
     assert set(marked(ours)) <= crd_paths  # nowhere else: there, unknown fields stay errors
+
+
+def test_spark245_example_with_its_secret_is_refused_with_advice(kd, conformance, spark245_app):
+    """KubeDirector's spark245 example keeps a Secret next to its cluster (commented out in the copy
+    here); with it, the file is refused without showing the secret."""
+    text = (conformance / "v1beta1/clusters/cr-cluster-spark245.yaml").read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    end = lines.index("#---\n") + 1
+    uncommented = "".join(line[1:] for line in lines[:end]) + "".join(lines[end:])
+    result = kd.run(spark245_app, uncommented)
+    assert [p.text() for p in result.errors] == [
+        "clusters/web1.yaml:8:1: data: a Secret with data would put the secret into Git and into the bundle; keep it "
+        "out of Git: commit a SealedSecret (Sealed Secrets), encrypt it with SOPS, or use an ExternalSecret "
+        "(External Secrets Operator)"]
+    assert "YWRtaW4" not in repr(result.problems)
