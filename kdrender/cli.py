@@ -36,12 +36,19 @@ def main() -> None:
 @main.command()
 @REPO
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True)
-def validate(repo: str, fmt: str) -> None:
+@click.option("--base", metavar="REF", is_flag=False, flag_value="", default=None,
+              help="Also check KubeDirector's update rules from Git revision REF to the working tree "
+                   "(no REF: the merge base with the default branch).")
+def validate(repo: str, fmt: str, base: str | None) -> None:
     """Check the catalog, clusters and kdrender.yaml of REPO; print every problem."""
     from .load import load_repo
     from .validate import validate_repo
 
     model, problems = validate_repo(load_repo(repo))
+    if base is not None:
+        from .review.commands import update_problems
+
+        problems = sorted(set(problems) | set(update_problems(repo, base or None)))
     _notices(model)
     errors = [p for p in problems if p.level == "error"]
     if fmt == "json":
@@ -173,6 +180,11 @@ def generate() -> None:
 
     sys.exit(run())
 
+
+from .review import commands as _review  # noqa: E402  (the review commands: diff, scale, set, lint)
+
+for _command in _review.COMMANDS:
+    main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,95 @@
+"""The review commands (``diff``, ``scale``, ``set``, ``lint``) and ``validate --base``.
+
+kdrender/cli.py adds these commands to its group; each imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+
+import click
+
+from ..problems import format_problems, report
+
+REPO = click.argument("repo", required=False, default=".", type=click.Path(file_okay=False, exists=True))
+TROUBLE = 2  # as GNU diff: 0 same, 1 different, 2 trouble (here also 3: dangerous)
+
+
+def _trouble(message: str, problems: list = ()) -> None:
+    click.echo(report(list(problems)) + f"kdrender: {message}", err=True)
+    sys.exit(TROUBLE)
+
+
+@contextmanager
+def base_revision(repo: str, ref: str | None, render: bool = True):
+    """The repo at ``ref`` (default: the merge base with the default branch), in a temporary folder."""
+    from .revision import GitError, default_base, export, load_revision, resolve
+
+    tmp = tempfile.mkdtemp(prefix="kdrender-base-")
+    try:
+        try:
+            commit, why = (resolve(repo, ref), ref) if ref else default_base(repo)
+            root = export(repo, commit, os.path.join(tmp, "repo"))
+        except GitError as exc:
+            _trouble(f"cannot read the base revision: {exc}")
+        yield load_revision(root, f"{why} ({commit[:12]})" if why != commit else commit[:12], render)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def update_problems(repo: str, ref: str | None) -> list:
+    """``validate --base REF``: KubeDirector's update-time rules between REF and the working tree."""
+    from .revision import load_revision
+    from .update_rules import update_problems as between
+
+    head = load_revision(repo, "working tree", render=False)
+    with base_revision(repo, ref, render=False) as base:
+        return between(base, head)
+
+
+@click.command()
+@REPO
+@click.option("--base", "ref", metavar="REF", help="Git revision to compare with [default: the merge base with "
+              "the default branch]")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--color/--no-color", default=None, help="Color the text output [default: on a terminal]")
+def diff(repo: str, ref: str | None, fmt: str, color: bool | None) -> None:
+    """What the working tree of REPO changes in the cluster compared with a Git revision.
+
+    Exit 0 nothing changed, 1 changed, 3 a dangerous change, 2 trouble (a revision that does
+    not render, git errors).
+    """
+    from . import report as out
+    from .diff import cluster_renames, diff_renders, exit_code
+    from .revision import load_revision
+
+    head = load_revision(repo, "working tree")
+    if head.errors:
+        _trouble("the working tree does not render; fix it first (kdrender validate)", head.errors)
+    with base_revision(repo, ref) as base:
+        if base.errors:
+            _trouble(f"the base revision {base.label} does not render", base.errors)
+        diffs = diff_renders(base.rendered, head.rendered, cluster_renames(base.model.clusters, head.model.clusters))
+        label = base.label
+    if fmt == "json":
+        click.echo(out.as_json(diffs, label, head.label), nl=False)
+    elif fmt == "markdown":
+        click.echo(out.markdown(diffs, label, head.label), nl=False)
+    else:
+        use_color = sys.stdout.isatty() and "NO_COLOR" not in os.environ if color is None else color
+        click.echo(out.text(diffs, label, head.label, use_color), nl=False, color=use_color)
+    sys.exit(exit_code(diffs))
+
+
+def print_problems(problems: list, fmt: str, warnings: list = ()) -> None:
+    if fmt == "json":
+        click.echo(format_problems(list(problems) + list(warnings), "json"))
+    elif problems:
+        click.echo(format_problems(list(problems), fmt))
+
+
+COMMANDS = [diff]
