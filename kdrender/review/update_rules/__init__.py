@@ -67,6 +67,29 @@ class ConfigPair:
     clusters: list  # namespace/name of the clusters at the base
 
 
+def first_difference(old, new, path: tuple = ()) -> tuple:
+    """The path of the first field (in sorted order) that differs, for pointing at it."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            if old.get(key, Ellipsis) != new.get(key, Ellipsis):
+                return first_difference(old.get(key), new.get(key), path + (key,)) if key in old and key in new \
+                    else path + (key,)
+        return path
+    if isinstance(old, list) and isinstance(new, list):
+        for i, (a, b) in enumerate(zip(old, new)):
+            if a != b:
+                return first_difference(a, b, path + (i,))
+        return path + (min(len(old), len(new)),) if len(new) > len(old) else path
+    return path
+
+
+def without(data: dict, *keys: str) -> dict:
+    data = copy.deepcopy(data)
+    for key in keys:
+        data.pop(key, None)
+    return data
+
+
 from . import (  # noqa: E402  (the registry needs the classes above)
     app_in_use,
     cluster_app_readonly,
@@ -162,26 +185,3 @@ def update_problems(base, head) -> list[Problem]:
                 else:
                     problems.append(ctx.doc.problem(path, message, rule.ID))
     return sorted(set(problems))
-
-
-def first_difference(old, new, path: tuple = ()) -> tuple:
-    """The path of the first field (in sorted order) that differs, for pointing at it."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new), key=str):
-            if old.get(key, Ellipsis) != new.get(key, Ellipsis):
-                return first_difference(old.get(key), new.get(key), path + (key,)) if key in old and key in new \
-                    else path + (key,)
-        return path
-    if isinstance(old, list) and isinstance(new, list):
-        for i, (a, b) in enumerate(zip(old, new)):
-            if a != b:
-                return first_difference(a, b, path + (i,))
-        return path + (min(len(old), len(new)),) if len(new) > len(old) else path
-    return path
-
-
-def without(data: dict, *keys: str) -> dict:
-    data = copy.deepcopy(data)
-    for key in keys:
-        data.pop(key, None)
-    return data
