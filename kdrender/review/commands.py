@@ -92,4 +92,62 @@ def print_problems(problems: list, fmt: str, warnings: list = ()) -> None:
         click.echo(format_problems(list(problems), fmt))
 
 
-COMMANDS = [diff]
+def _edit(run) -> None:
+    from .edit import EditError
+
+    try:
+        rel, old_text, new_text, normalized, what = run()
+    except EditError as exc:
+        click.echo(report(exc.problems) + f"kdrender: {exc}", err=True)
+        sys.exit(1)
+    if normalized:
+        click.echo(f"notice: {rel}: its layout could not be kept around the edit; the YAML writer re-indented it "
+                   "(comments, key order and quoting are kept)", err=True)
+    click.echo(what if old_text != new_text else f"{rel}: unchanged", err=True)
+
+
+CLUSTER = click.option("--cluster", metavar="NAME", help="The cluster to edit when FILE holds several.")
+EDIT_REPO = click.option("--repo", default=".", show_default=True, type=click.Path(file_okay=False, exists=True),
+                         help="The repo whose catalog/ and kdrender.yaml apply.")
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.argument("role")
+@click.argument("members", metavar="N", type=click.IntRange(min=0))
+@CLUSTER
+@EDIT_REPO
+def scale(file: str, role: str, members: int, cluster: str | None, repo: str) -> None:
+    """Set the member count of ROLE in the cluster FILE to N (comments and layout kept; validated first)."""
+    from .edit import scale as run
+
+    def go():
+        rel, old_text, new_text, normalized, old = run(repo, file, role, members, cluster)
+        return rel, old_text, new_text, normalized, f"{rel}: role {role}: members {old if old is not None else '(default)'} -> {members}"
+
+    _edit(go)
+
+
+@click.command("set")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.argument("path")
+@click.argument("value")
+@CLUSTER
+@EDIT_REPO
+def set_(file: str, path: str, value: str, cluster: str | None, repo: str) -> None:
+    """Set the field PATH of the cluster FILE to VALUE (YAML; a string field stays a string).
+
+    PATH as kdrender prints it: spec.roles[worker].storage.size, metadata.labels["a/b"].
+    """
+    from .edit import set_field as run
+    from .edit import value_text
+
+    def go():
+        rel, old_text, new_text, normalized, old = run(repo, file, path, value, cluster)
+        shown = "(not set)" if old is None else value_text(old)
+        return rel, old_text, new_text, normalized, f"{rel}: {path}: {shown} -> {value}"
+
+    _edit(go)
+
+
+COMMANDS = [diff, scale, set_]
