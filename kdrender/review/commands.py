@@ -150,4 +150,26 @@ def set_(file: str, path: str, value: str, cluster: str | None, repo: str) -> No
     _edit(go)
 
 
-COMMANDS = [diff, scale, set_]
+@click.command()
+@REPO
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True)
+def lint(repo: str, fmt: str) -> None:
+    """yamllint over the YAML of REPO (bundled configuration, or the repo's .yamllint)."""
+    from .lint import lint_repo
+
+    problems = lint_repo(repo)
+    errors = [p for p in problems if p.level == "error"]
+    warnings = [p for p in problems if p.level != "error"]
+    if fmt == "text":
+        click.echo(report([], warnings=warnings), nl=False)
+        print_problems(errors, fmt)
+    else:
+        print_problems(problems, fmt)
+    if errors:
+        click.echo(f"kdrender: {len(errors)} problem{'s' if len(errors) != 1 else ''} found", err=True)
+        sys.exit(1)
+    if fmt == "text":
+        click.echo(f"lint: no problems{f' ({len(warnings)} warnings)' if warnings else ''}", err=True)
+
+
+COMMANDS = [diff, scale, set_, lint]
