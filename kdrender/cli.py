@@ -44,11 +44,12 @@ def validate(repo: str, fmt: str, base: str | None) -> None:
     from .load import load_repo
     from .validate import validate_repo
 
-    model, problems = validate_repo(load_repo(repo))
+    files = load_repo(repo)
+    model, problems = validate_repo(files)
     if base is not None:
         from .review.commands import update_problems
 
-        problems = sorted(set(problems) | set(update_problems(repo, base or None)))
+        problems = sorted(set(problems) | set(update_problems(repo, base or None, files, model, problems)))
     _notices(model)
     errors = [p for p in problems if p.level == "error"]
     if fmt == "json":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from conftest import edit
@@ -235,3 +237,14 @@ def test_not_a_git_repository(tmp_path):
     write(tmp_path / "plain", {"catalog/web.yaml": APP, "clusters/web1.yaml": CLUSTER})
     result = run("diff", str(tmp_path / "plain"), "--base", "HEAD")
     assert result.exit_code == 2 and "cannot read the base revision" in result.stderr
+
+
+def test_symlinks_in_the_base_revision_are_not_followed(tmp_path):
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(CLUSTER.replace("name: web1", "name: leaked"))
+    repo = git_repo(tmp_path / "repo")
+    os.symlink(outside, repo / "clusters" / "evil.yaml")
+    commit(repo, "a symlink pointing out of the repo")
+    os.unlink(repo / "clusters" / "evil.yaml")
+    code, report = diff_json(repo, "--base", "HEAD")
+    assert code == 0, report  # the base never saw the file the link points to

@@ -27,11 +27,12 @@ def _trouble(message: str, problems: list = ()) -> None:
 @contextmanager
 def base_revision(repo: str, ref: str | None, render: bool = True):
     """The repo at ``ref`` (default: the merge base with the default branch), in a temporary folder."""
-    from .revision import GitError, default_base, export, load_revision, resolve
+    from .revision import GitError, check_repository, default_base, export, load_revision, resolve
 
     tmp = tempfile.mkdtemp(prefix="kdrender-base-")
     try:
         try:
+            check_repository(repo)
             commit, why = (resolve(repo, ref), ref) if ref else default_base(repo)
             root = export(repo, commit, os.path.join(tmp, "repo"))
         except GitError as exc:
@@ -41,12 +42,13 @@ def base_revision(repo: str, ref: str | None, render: bool = True):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def update_problems(repo: str, ref: str | None) -> list:
-    """``validate --base REF``: KubeDirector's update-time rules between REF and the working tree."""
-    from .revision import load_revision
+def update_problems(repo: str, ref: str | None, files, model, problems: list) -> list:
+    """``validate --base REF``: KubeDirector's update-time rules between REF and the working tree
+    (``files``, ``model`` and ``problems``: what validate found in the working tree)."""
+    from .revision import Revision
     from .update_rules import update_problems as between
 
-    head = load_revision(repo, "working tree", render=False)
+    head = Revision("working tree", repo, files, model, problems)
     with base_revision(repo, ref, render=False) as base:
         return between(base, head)
 

@@ -53,6 +53,11 @@ def check_ref(ref: str) -> str:
     return ref
 
 
+def check_repository(root: str) -> None:
+    """Fail with git's own message when ``root`` is not inside a Git working tree."""
+    _git(root, "rev-parse", "--show-toplevel")
+
+
 def resolve(root: str, ref: str) -> str:
     """The commit id of ``ref``."""
     check_ref(ref)
@@ -97,11 +102,14 @@ def export(root: str, commit: str, dest: str) -> str:
     tree = f"{commit}:{prefix}" if prefix else commit
     os.makedirs(dest, exist_ok=True)
     try:
-        _git(top, "cat-file", "-e", tree)
+        names = set(_git(top, "ls-tree", "--name-only", "--end-of-options", tree).splitlines())
     except GitError:
         return dest  # the folder did not exist at that revision: an empty repo
+    paths = [name for name in READ if name in names]  # only what a render reads (golden/ can be large)
+    if not paths:
+        return dest
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    proc = subprocess.Popen(["git", "-C", top, "archive", "--format=tar", "--end-of-options", tree],
+    proc = subprocess.Popen(["git", "-C", top, "archive", "--format=tar", "--end-of-options", tree, *paths],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
