@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from ..compare import STATEFULSET_MUTABLE
+from ..compare import immutable_fields
 
 CLUSTER_LABEL = "kubedirector.hpe.com/kdcluster"
 ROLE_LABEL = "kubedirector.hpe.com/role"
@@ -214,8 +214,7 @@ def _changed_reasons(kind: str, old: dict, new: dict) -> list:
     reasons = []
     old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
     if kind == "StatefulSet":
-        immutable = sorted(k for k in set(old_spec) | set(new_spec)
-                           if k not in STATEFULSET_MUTABLE and old_spec.get(k) != new_spec.get(k))
+        immutable = immutable_fields(old, new)
         old_sizes, new_sizes = _storage_sizes(old), _storage_sizes(new)
         for claim in sorted(set(old_sizes) & set(new_sizes)):
             if old_sizes[claim] != new_sizes[claim]:
