@@ -248,3 +248,15 @@ def test_symlinks_in_the_base_revision_are_not_followed(tmp_path):
     os.unlink(repo / "clusters" / "evil.yaml")
     code, report = diff_json(repo, "--base", "HEAD")
     assert code == 0, report  # the base never saw the file the link points to
+
+
+def test_base_with_problems_is_compared_as_far_as_it_renders(tmp_path):
+    broken = edit(CLUSTER, ("members: 1", "members: 0"))
+    repo = git_repo(tmp_path / "repo", {"clusters/web1.yaml": broken, "clusters/web2.yaml": CLUSTER.replace("web1", "web2")})
+    write(repo, {"clusters/web1.yaml": CLUSTER})
+    result = run("diff", str(repo), "--format", "json")
+    assert result.exit_code == 1
+    assert "notice: the base revision merge base with main" in result.stderr and "has 1 problem " in result.stderr
+    report = __import__("json").loads(result.stdout)
+    assert {o["cluster"] for o in report["objects"]} == {"web/web1"}
+    assert {o["status"] for o in report["objects"]} == {"added"}

@@ -178,3 +178,10 @@ def test_file_mode_kept(repo):
     os.chmod(repo / "clusters/web1.yaml", 0o640)
     assert run("scale", str(repo / "clusters/web1.yaml"), "worker", "3", "--repo", str(repo)).exit_code == 0
     assert os.stat(repo / "clusters/web1.yaml").st_mode & 0o777 == 0o640
+
+
+def test_line_endings_and_byte_order_mark_kept(repo):
+    crlf = "\ufeff" + CLUSTER.replace("\n", "\r\n")
+    (repo / "clusters/web1.yaml").write_bytes(crlf.encode("utf-8"))
+    assert run("scale", str(repo / "clusters/web1.yaml"), "worker", "3", "--repo", str(repo)).exit_code == 0
+    assert (repo / "clusters/web1.yaml").read_bytes() == crlf.replace("members: 2 ", "members: 3 ").encode("utf-8")

@@ -37,7 +37,7 @@ def base_revision(repo: str, ref: str | None, render: bool = True):
             root = export(repo, commit, os.path.join(tmp, "repo"))
         except GitError as exc:
             _trouble(f"cannot read the base revision: {exc}")
-        yield load_revision(root, f"{why} ({commit[:12]})" if why != commit else commit[:12], render)
+        yield load_revision(root, f"{why} ({commit[:12]})" if why != commit else commit[:12], render, partial=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -73,8 +73,12 @@ def diff(repo: str, ref: str | None, fmt: str, color: bool | None) -> None:
     if head.errors:
         _trouble("the working tree does not render; fix it first (kdrender validate)", head.errors)
     with base_revision(repo, ref) as base:
-        if base.errors:
+        if base.rendered is None:
             _trouble(f"the base revision {base.label} does not render", base.errors)
+        if base.errors:
+            click.echo(f"notice: the base revision {base.label} has {len(base.errors)} problem"
+                       f"{'s' if len(base.errors) != 1 else ''} (kdrender validate); clusters with problems are "
+                       "compared as if they did not exist there", err=True)
         diffs = diff_renders(base.rendered, head.rendered, cluster_renames(base.model.clusters, head.model.clusters))
         label = base.label
     if fmt == "json":

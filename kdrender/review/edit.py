@@ -294,16 +294,20 @@ def edit_cluster(root: str, file: str, change, cluster: str | None = None) -> tu
         raw = fh.read(MAX_FILE + 1)
     if len(raw) > MAX_FILE:
         raise EditError(f"{rel}: larger than {MAX_FILE >> 20} MiB")
+    bom = raw.startswith(b"\xef\xbb\xbf")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise EditError(f"{rel}: not UTF-8") from None
-    new, normalized = round_trip(text, change, cluster, rel)
+    crlf = "\r\n" in text
+    new, normalized = round_trip(text.replace("\r\n", "\n") if crlf else text, change, cluster, rel)
+    if crlf:  # the file's line endings and byte-order mark stay as they were
+        new = new.replace("\n", "\r\n")
     problems = _problems(root, rel, new)
     if problems:
         raise EditError(f"{rel}: the edit would make it invalid; nothing was written", problems)
     if new != text:
-        _write(path, new)
+        _write(path, ("\ufeff" if bom else "") + new)
     return rel, text, new, normalized
 
 

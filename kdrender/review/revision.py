@@ -159,15 +159,20 @@ class Revision:
         return [p for p in self.problems if p.level == "error"]
 
 
-def load_revision(root: str, label: str, render: bool = True) -> Revision:
-    """Load, validate and (when valid and asked for) render the repo in ``root``."""
+def load_revision(root: str, label: str, render: bool = True, partial: bool = False) -> Revision:
+    """Load, validate and (when asked for) render the repo in ``root``.
+
+    It renders only when valid, or with ``partial`` the clusters that passed validation (the
+    model holds only those): a base revision that a newer kdrender finds fault with can still
+    be compared.
+    """
     from ..pipeline import render_model
     from ..validate import validate_repo
 
     repo = load_repo(root)
     model, problems = validate_repo(repo)
     revision = Revision(label, root, repo, model, problems)
-    if render and not revision.errors:
+    if render and (partial or not revision.errors):
         try:
             revision.rendered = render_model(model)
         except UserError as exc:
