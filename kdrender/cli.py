@@ -88,11 +88,13 @@ def apps(repo: str) -> None:
 @main.command()
 def rules() -> None:
     """Describe every validation rule."""
+    from .review.update_rules import RULES as UPDATE_RULES
     from .rules import RULES
 
-    for rule in RULES:
+    for rule in RULES + UPDATE_RULES:
         doc = (rule.__doc__ or "").strip()
-        click.echo(f"{rule.ID} ({rule.TARGET})\n    " + doc.replace("\n", "\n    ") + "\n")
+        target = rule.TARGET if rule not in UPDATE_RULES else f"{rule.TARGET}, validate --base"
+        click.echo(f"{rule.ID} ({target})\n    " + doc.replace("\n", "\n    ") + "\n")
 
 
 def _render(root: str, cluster_files=None) -> list:

@@ -114,6 +114,10 @@ def test_no_delete_while_restoring(tmp_path):
         "clusters/web1.yaml", 8, f'metadata.labels["{RESTORING}"]',
         f"delete not allowed while {RESTORING} label exists, unless "
         "kubedirector.hpe.com/allow-delete-while-restoring label also exists", "update-restoring")]
+    # a cluster that is still there but invalid is not deleted: only its own problems are reported
+    write(repo, {"clusters/web1.yaml": edit(labelled, ("members: 1", "members: 0"))})
+    code, problems = validate_base(repo)
+    assert code == 1 and [p["rule"] for p in problems] == ["cardinality"]
     allowed = edit(labelled, (f"    {RESTORING}: \"\"\n",
                               f"    {RESTORING}: \"\"\n    kubedirector.hpe.com/allow-delete-while-restoring: \"\"\n"))
     commit(repo, "allow delete", {"clusters/web1.yaml": allowed})
@@ -198,6 +202,8 @@ def test_bad_ref_is_a_usage_error(repo):
 
 
 def test_every_rule_is_documented():
+    listed = run("rules").stdout
     for rule in RULES:
         assert rule.ID.startswith("update-") and rule.TARGET in ("cluster", "app", "config")
         assert len((rule.__doc__ or "").strip()) > 40
+        assert f"{rule.ID} ({rule.TARGET}, validate --base)\n    {rule.__doc__.strip().splitlines()[0]}" in listed

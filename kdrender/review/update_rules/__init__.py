@@ -124,6 +124,16 @@ def _clusters(revision) -> dict:
     return out
 
 
+def _written(revision) -> set:
+    """namespace/name of every cluster document of a revision, valid or not."""
+    out = set()
+    for doc in revision.repo.clusters:
+        if isinstance(doc.data, dict) and doc.name:
+            meta = doc.data.get("metadata") if isinstance(doc.data.get("metadata"), dict) else {}
+            out.add(f"{meta.get('namespace') or revision.model.config.namespace}/{doc.name}")
+    return out
+
+
 def _app_doc(repo, app) -> Document | None:
     from ...normalize import normalize_app
 
@@ -147,9 +157,12 @@ def pairs(base, head) -> list:
     out = []
     base_clusters, head_clusters = _clusters(base), _clusters(head)
     storage_class = head.model.config.get("defaultStorageClassName")
+    written = _written(head)
     for key in sorted(base_clusters):
         base_doc, base_c = base_clusters[key]
         head_doc, head_c = head_clusters.get(key, (None, None))
+        if head_c is None and key in written:
+            continue  # still there, but with problems that validate reports; not a delete
         out.append(ClusterPair(key, base_doc, head_doc, base_c.spec, head_c.spec if head_c else None, storage_class))
     both = sorted(set(base_clusters) & set(head_clusters))
     for name in sorted(set(base.model.apps) & set(head.model.apps)):
