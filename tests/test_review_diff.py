@@ -260,3 +260,12 @@ def test_base_with_problems_is_compared_as_far_as_it_renders(tmp_path):
     report = __import__("json").loads(result.stdout)
     assert {o["cluster"] for o in report["objects"]} == {"web/web1"}
     assert {o["status"] for o in report["objects"]} == {"added"}
+
+
+def test_pvc_retention_turning_to_delete_is_dangerous(repo):
+    write(repo, {"kdrender.yaml": "kdrender:\n  pvcRetention: {whenDeleted: Retain, whenScaled: Delete}\n"})
+    code, report = diff_json(repo)
+    assert code == 3
+    assert objects(report)["StatefulSet web/web1-worker"]["reasons"] == [
+        "PVC retention whenScaled becomes Delete: PVCs (and their data) are deleted when the role scales down"]
+    assert objects(report)["StatefulSet web/web1-controller"]["reasons"] == []  # no storage, nothing to lose

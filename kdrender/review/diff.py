@@ -7,8 +7,9 @@ carries the ``kubedirector.hpe.com/role`` label, to a role.
 
 Dangerous (``reasons``): fields of a StatefulSet that Kubernetes cannot update, a removed
 StatefulSet (a removed cluster or role: its pods, and its PVCs when it has storage), the
-scale-down of a role with storage, a storage size change, a Service type change, and renames
-(an object removed and one of the same kind, cluster and role added: delete + create).
+scale-down of a role with storage, a storage size change, a PVC retention policy turning to
+Delete, a Service type change, and renames (an object removed and one of the same kind,
+cluster and role added: delete + create).
 """
 
 from __future__ import annotations
@@ -225,6 +226,12 @@ def _changed_reasons(kind: str, old: dict, new: dict) -> list:
             reasons.append(f"changes {', '.join('spec.' + k for k in immutable)}, which Kubernetes cannot update on a "
                            "StatefulSet: the sync fails with 'Forbidden: updates to statefulset spec'; delete the "
                            "StatefulSet with --cascade=orphan first (pods and PVCs stay)")
+        old_policy = old_spec.get("persistentVolumeClaimRetentionPolicy") or {}
+        new_policy = new_spec.get("persistentVolumeClaimRetentionPolicy") or {}
+        for when in ("whenDeleted", "whenScaled"):
+            if _claims(new) and new_policy.get(when) == "Delete" and old_policy.get(when) != "Delete":
+                reasons.append(f"PVC retention {when} becomes Delete: PVCs (and their data) are deleted when the "
+                               + ("StatefulSet is deleted" if when == "whenDeleted" else "role scales down"))
         old_n, new_n = old_spec.get("replicas", 1), new_spec.get("replicas", 1)
         if isinstance(old_n, int) and isinstance(new_n, int) and new_n < old_n and _claims(old):
             pods = ", ".join(f"{old['metadata']['name']}-{i}" for i in range(new_n, old_n))
