@@ -185,3 +185,23 @@ def test_line_endings_and_byte_order_mark_kept(repo):
     (repo / "clusters/web1.yaml").write_bytes(crlf.encode("utf-8"))
     assert run("scale", str(repo / "clusters/web1.yaml"), "worker", "3", "--repo", str(repo)).exit_code == 0
     assert (repo / "clusters/web1.yaml").read_bytes() == crlf.replace("members: 2 ", "members: 3 ").encode("utf-8")
+
+
+@pytest.mark.parametrize("value, message", [
+    ("!!python/object/apply:os.system [echo hi]", "VALUE is not valid YAML: could not determine a constructor"),
+    ("!custom x", "VALUE is not valid YAML: could not determine a constructor"),
+    ("[1", "VALUE is not valid YAML"),
+])
+def test_values_are_plain_yaml(repo, value, message):
+    result = run("set", str(repo / "clusters/web1.yaml"), "spec.serviceType", value, "--repo", str(repo))
+    assert result.exit_code == 1 and message in result.stderr and "Traceback" not in result.stderr
+    assert (repo / "clusters/web1.yaml").read_text() == CLUSTER
+
+
+@pytest.mark.parametrize("text", ["", "a: [\n", "kind: KubeDirectorCluster\nspec: [1]\n", "- 1\n- 2\n"])
+def test_odd_files_are_refused_cleanly(repo, text):
+    write(repo, {"clusters/odd.yaml": text})
+    for args in (("scale", "worker", "1"), ("set", "spec.roles[worker].members", "1")):
+        result = run(args[0], str(repo / "clusters/odd.yaml"), *args[1:], "--repo", str(repo))
+        assert result.exit_code == 1 and "kdrender: " in result.stderr and "Traceback" not in result.stderr
+    assert (repo / "clusters/odd.yaml").read_text() == text

@@ -172,13 +172,16 @@ def set_value(doc, parts: tuple, value, after: str | None = None) -> object:
 
 
 def value_text(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def parse_value(text: str):
     """VALUE as YAML 1.2 (``3`` a number, ``{a: b}`` a mapping, ``"3"`` a string)."""
+    from ruamel.yaml import YAML
+
     try:
-        value = _yaml().load(text)
+        YAML(typ="safe", pure=True).load(text)  # plain data only: tags such as !!python/object are refused
+        value = _yaml().load(text)  # again, keeping flow style and quoting
     except Exception as exc:  # noqa: BLE001 - ruamel raises several unrelated types
         raise EditError(f"VALUE is not valid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     return "" if value is None and text.strip() not in ("null", "~") else value
@@ -345,7 +348,8 @@ def scale(root: str, file: str, role: str, members: int, cluster: str | None = N
     seen = {}
 
     def change(doc):
-        roles = (doc.get("spec") or {}).get("roles")
+        spec = doc.get("spec") if isinstance(doc, dict) else None
+        roles = spec.get("roles") if isinstance(spec, dict) else None
         if not isinstance(roles, list) or not any(isinstance(r, dict) and r.get("id") == role for r in roles):
             have = [str(r.get("id")) for r in roles or [] if isinstance(r, dict)]
             raise EditError(f"{file}: the cluster has no role {role!r}" + (f" (roles: {', '.join(have)})" if have else ""))
