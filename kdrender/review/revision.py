@@ -29,11 +29,16 @@ class GitError(Exception):
     """git could not answer (not a repository, unknown revision, ...)."""
 
 
-def _git(root: str, *args: str, binary: bool = False):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}  # no GIT_DIR & co. from outside
+def _env() -> dict:
+    """The environment for git: no GIT_DIR, GIT_INDEX_FILE & co. from a hook that runs kdrender, no prompts."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+    return env
+
+
+def _git(root: str, *args: str, binary: bool = False):
     try:
-        done = subprocess.run(["git", "-C", root, *args], capture_output=True, env=env, timeout=_GIT_TIMEOUT,
+        done = subprocess.run(["git", "-C", root, *args], capture_output=True, env=_env(), timeout=_GIT_TIMEOUT,
                               check=False)
     except FileNotFoundError as exc:
         raise GitError("git is not installed") from exc
@@ -108,9 +113,8 @@ def export(root: str, commit: str, dest: str) -> str:
     paths = [name for name in READ if name in names]  # only what a render reads (golden/ can be large)
     if not paths:
         return dest
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     proc = subprocess.Popen(["git", "-C", top, "archive", "--format=tar", "--end-of-options", tree, *paths],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
     try:
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
             for member in tar:
