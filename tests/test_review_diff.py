@@ -269,3 +269,16 @@ def test_pvc_retention_turning_to_delete_is_dangerous(repo):
     assert objects(report)["StatefulSet web/web1-worker"]["reasons"] == [
         "PVC retention whenScaled becomes Delete: PVCs (and their data) are deleted when the role scales down"]
     assert objects(report)["StatefulSet web/web1-controller"]["reasons"] == []  # no storage, nothing to lose
+
+
+def test_markdown_fits_a_comment():
+    from kdrender.review import report
+    from kdrender.review.diff import Change, ObjectDiff
+
+    diffs = [ObjectDiff("changed", "ConfigMap", "ns", f"cm{i}", "ns/c",
+                        changes=[Change(f"data.k{j}", "a" * 150, "b" * 150) for j in range(20)]) for i in range(100)]
+    md = report.markdown(diffs, "base", "head")
+    assert len(md) <= report.MAX_COMMENT + 200
+    assert "more objects left out to fit a comment; run `kdrender diff` for all of them" in md
+    assert md.rstrip().endswith("0 added, 100 changed, 0 removed")
+    assert md.count("| ~ | ConfigMap ns/cm") == 100  # the table keeps every object

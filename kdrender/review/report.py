@@ -7,6 +7,7 @@ import json
 _SIGN = {"added": "+", "removed": "-", "changed": "~"}
 _COLOR = {"added": "green", "removed": "red", "changed": "yellow"}
 _MAX_VALUE = 160  # text and Markdown shorten long values; JSON keeps them whole
+MAX_COMMENT = 60000  # GitHub refuses comments over 65536 characters
 
 
 def _value(value) -> str:
@@ -90,14 +91,25 @@ def markdown(diffs: list, base: str, head: str) -> str:
     out.append("")
     changed = [d for d in diffs if d.changes]
     if changed:
-        out += ["<details><summary>Changed fields</summary>", ""]
+        details, size, cut = [], 0, 0
+        room = MAX_COMMENT - sum(len(line) + 1 for line in out)
         for d in changed:
-            out += [f"{_md(d.ref)}", "", "```diff"]
+            block = [f"{_md(d.ref)}", "", "```diff"]
             for c in d.changes:
                 lines = [_change_line(c)] if c.kind != "changed" else [
                     f"- {c.path}: {_value(c.old)}", f"+ {c.path}: {_value(c.new)}"]
-                out += [line.replace("```", "` ` `") for line in lines]
-            out += ["```", ""]
+                block += [line.replace("```", "` ` `") for line in lines]
+            block += ["```", ""]
+            block_size = sum(len(line) + 1 for line in block)
+            if size + block_size > room:
+                cut += 1
+                continue
+            size += block_size
+            details += block
+        out += ["<details><summary>Changed fields</summary>", ""] + details
+        if cut:
+            out += [f"({cut} more object{'s' if cut != 1 else ''} left out to fit a comment; run `kdrender diff` "
+                    "for all of them)", ""]
         out += ["</details>", ""]
     out.append(_summary_line(diffs))
     return "\n".join(out) + "\n"
