@@ -36,12 +36,20 @@ def main() -> None:
 @main.command()
 @REPO
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True)
-def validate(repo: str, fmt: str) -> None:
+@click.option("--base", metavar="REF", is_flag=False, flag_value="", default=None,
+              help="Also check KubeDirector's update rules from Git revision REF to the working tree "
+                   "(no REF: the merge base with the default branch).")
+def validate(repo: str, fmt: str, base: str | None) -> None:
     """Check the catalog, clusters and kdrender.yaml of REPO; print every problem."""
     from .load import load_repo
     from .validate import validate_repo
 
-    model, problems = validate_repo(load_repo(repo))
+    files = load_repo(repo)
+    model, problems = validate_repo(files)
+    if base is not None:
+        from .review.commands import update_problems
+
+        problems = sorted(set(problems) | set(update_problems(repo, base or None, files, model, problems)))
     _notices(model)
     errors = [p for p in problems if p.level == "error"]
     if fmt == "json":
@@ -80,11 +88,13 @@ def apps(repo: str) -> None:
 @main.command()
 def rules() -> None:
     """Describe every validation rule."""
+    from .review.update_rules import RULES as UPDATE_RULES
     from .rules import RULES
 
-    for rule in RULES:
+    for rule in RULES + UPDATE_RULES:
         doc = (rule.__doc__ or "").strip()
-        click.echo(f"{rule.ID} ({rule.TARGET})\n    " + doc.replace("\n", "\n    ") + "\n")
+        target = rule.TARGET if rule not in UPDATE_RULES else f"{rule.TARGET}, validate --base"
+        click.echo(f"{rule.ID} ({target})\n    " + doc.replace("\n", "\n    ") + "\n")
 
 
 def _render(root: str, cluster_files=None) -> list:
@@ -173,6 +183,11 @@ def generate() -> None:
 
     sys.exit(run())
 
+
+from .review import commands as _review  # noqa: E402  (the review commands: diff, scale, set, lint)
+
+for _command in _review.COMMANDS:
+    main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

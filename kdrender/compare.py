@@ -60,6 +60,11 @@ def immutable_changes(old_text: str, new_text: str) -> list[str]:
         return []
     if not all(isinstance(o, dict) and o.get("kind") == "StatefulSet" for o in (old, new)):
         return []
+    return immutable_fields(old, new)
+
+
+def immutable_fields(old: dict, new: dict) -> list[str]:
+    """The spec fields of two versions of a StatefulSet that differ and that an update cannot change."""
     old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
     return sorted(k for k in set(old_spec) | set(new_spec)
                   if k not in STATEFULSET_MUTABLE and old_spec.get(k) != new_spec.get(k))
