@@ -1,20 +1,24 @@
 """Stage 5, render: plain Kubernetes objects (dicts) from the resolved model.
 
 One module per object family: ``service`` (headless and member Services), ``statefulset``
-(one per role with members), ``configmeta`` (configmeta and agent ConfigMaps).
+(one per role with members), ``configmeta`` (configmeta and agent ConfigMaps), ``production``
+(PodDisruptionBudgets, NetworkPolicies and the pod fields of kdrender's production options).
 """
 
 from __future__ import annotations
 
 from .configmeta import configmaps
+from .production import network_policies, pod_disruption_budgets
 from .service import headless_service, member_services
 from .statefulset import statefulset
 
 
 def render_cluster(rc, resolved) -> list:
-    """Every object of one cluster, in apply order: config, headless Service, StatefulSets, member Services."""
+    """Every object of one cluster, in apply order: NetworkPolicies, PodDisruptionBudgets, config,
+    headless Service, StatefulSets, member Services."""
     config = resolved.config
-    objects = list(configmaps(rc, resolved))
+    objects = network_policies(rc, resolved) + pod_disruption_budgets(rc, config)
+    objects.extend(configmaps(rc, resolved))
     objects.append(headless_service(rc, config))
     for role in rc.roles:
         if role.members > 0:
