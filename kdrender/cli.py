@@ -174,5 +174,11 @@ def generate() -> None:
     sys.exit(run())
 
 
+from .scaffold.commands import init, new  # noqa: E402  (kdrender init, kdrender new cluster)
+
+main.add_command(init)
+main.add_command(new)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
