@@ -217,6 +217,12 @@ def test_new_cluster_unknown_app_and_existing_file(repo, tmp_path):
     assert yaml_docs(out.read_text())[0]["metadata"]["name"] == "x"
 
 
+def test_new_cluster_name_taken(repo):
+    result = run_cli("new", "cluster", "spark221e2-example", "--app", "caffe2", "--repo", str(repo))
+    assert result.exit_code == 1
+    assert ("clusters/spark221e2-example.yaml" in result.stderr and "already defined" in result.stderr), result.stderr
+
+
 def test_hostile_catalog_text_stays_in_comments(repo, tmp_path):
     """A label with line breaks (catalog files are input too) cannot add YAML to the new cluster."""
     copy = tmp_path / "repo"
@@ -250,9 +256,12 @@ def test_kdrender_yaml_examples_validate(tmp_path):
     import re
 
     options = json.loads((PROJECT / "kdrender/schemas/RepoConfig.json").read_text())["properties"]["kdrender"]
-    option_line = re.compile(r"^  # (%s): " % "|".join(options["properties"]))
+    keys = [k for k in options["properties"] if scaffold.OPTION_EXAMPLES.get(k, (scaffold.NO_EXAMPLE,))[0]
+            != scaffold.NO_EXAMPLE or "default" in options["properties"][k]]
+    option_line = re.compile(r"^  # (%s): " % "|".join(keys))
     text = "".join(option_line.sub(r"  \1: ", line) + "\n" for line in scaffold.config_text("default").splitlines())
-    assert set(yaml.safe_load(text)["kdrender"]) == set(options["properties"])
+    assert set(yaml.safe_load(text)["kdrender"]) == set(keys) | {"namespace"}
+    assert {"podDisruptionBudget", "networkPolicy", "topologySpread", "priorityClassName", "readinessProbe"} <= set(keys)
     root = tmp_path / "repo"
     ok(run_cli("init", str(root), "--apps", "caffe2"))
     (root / "kdrender.yaml").write_text(text)
@@ -275,8 +284,11 @@ def template_output(name: str, tmp_path_factory=None) -> str:
 
         catalog = scaffold.read_catalog(str(PROJECT), load_repo(str(PROJECT), cluster_files=[]))
         return scaffold.cluster_text(catalog.apps["spark221e2"], "spark", "analytics", {"worker": 2})
-    if name == "kdrender.yaml.j2":
-        return scaffold.config_text("default")
+    if name == "kdrender.yaml.j2":  # fixed options: the schemas' own are tested above, whatever they hold
+        return scaffold.config_text("default", settings=[
+            {"key": "defaultServiceType", "example": "LoadBalancer", "description": ["Member Service type."]}],
+            options=[{"key": "namespace", "example": "default", "description": ["Namespace of clusters."]},
+                     {"key": "syncWaves", "example": "true", "description": ["Argo CD sync waves,", "two lines."]}])
     return render(name, **TEMPLATE_VALUES)
 
 

@@ -198,25 +198,29 @@ def cluster_text(app, name: str, namespace: str | None, counts: dict) -> str:
                   roles=[_role(spec, r, counts.get(r["id"])) for r in roles])
 
 
-def check_cluster(repo, text: str, file: str) -> None:
-    """Validate a generated cluster against the repo's catalog and config; ScaffoldError with every problem."""
+def check_cluster(repo, text: str, file: str, replace: bool = False) -> None:
+    """Validate a generated cluster against the repo's catalog, config and other clusters (``replace``:
+    it takes the place of ``file``); ScaffoldError with every problem of the new cluster."""
     from ..load import RepoFiles, parse_yaml
     from ..problems import format_problems
     from ..validate import validate_repo
 
     docs, problems = parse_yaml(text, file)
-    trial = RepoFiles(repo.root, catalog=list(repo.catalog), clusters=docs, configs=list(repo.configs))
+    others = [doc for doc in repo.clusters if not (replace and doc.file == file)]  # for names already taken
+    trial = RepoFiles(repo.root, catalog=list(repo.catalog), clusters=others + docs, configs=list(repo.configs))
     _, found = validate_repo(trial)
     errors = [p for p in problems + found if p.level == "error" and p.file == file]
     if errors:
         raise ScaffoldError("the cluster would not validate:\n" + format_problems(errors))
 
 
-def new_cluster(root: str, name: str, app_name: str, namespace: str | None, counts: dict, file: str) -> str:
-    """The text of a new cluster for ``app_name`` of the repo at ``root``, validated as ``file``."""
+def new_cluster(root: str, name: str, app_name: str, namespace: str | None, counts: dict, file: str,
+                replace: bool = False) -> str:
+    """The text of a new cluster for ``app_name`` of the repo at ``root``, validated as ``file``
+    (``replace``: it will overwrite that file)."""
     from ..load import load_repo
 
-    repo = load_repo(root, cluster_files=[])
+    repo = load_repo(root)
     catalog = read_catalog(root, repo)
     app = catalog.apps.get(app_name)
     if app is None:
@@ -227,7 +231,7 @@ def new_cluster(root: str, name: str, app_name: str, namespace: str | None, coun
         raise ScaffoldError(f"app {app_name!r} is not in the catalog of {root} (apps: {known})"
                             + ("\n" + format_problems(broken) if broken else ""))
     text = cluster_text(app, name, namespace, counts)
-    check_cluster(repo, text, file)
+    check_cluster(repo, text, file, replace)
     return text
 
 
@@ -239,12 +243,13 @@ def _option_lines(schema: dict, examples: dict) -> list:
     for key, prop in schema.get("properties", {}).items():
         example, description = examples.get(key, (None, None))
         if example is None:
-            example = json.dumps(prop["default"]) if "default" in prop else "(see kdrender's README)"
+            example = json.dumps(prop["default"]) if "default" in prop else NO_EXAMPLE
         text = prop.get("description") or description or ""
         options.append({"key": key, "example": example, "description": textwrap.wrap(text, 96)})
     return options
 
 
+NO_EXAMPLE = "(see kdrender's README)"  # an option added to the schema without an example here
 SETTING_EXAMPLES = {
     "defaultStorageClassName": ("standard", None),
     "defaultServiceType": ("LoadBalancer", None),
@@ -278,8 +283,12 @@ OPTION_EXAMPLES = {
 }
 
 
-def config_text(namespace: str) -> str:
-    """kdrender.yaml with every option of the schemas, commented out with its default or an example."""
+def config_text(namespace: str, settings: list | None = None, options: list | None = None) -> str:
+    """kdrender.yaml with every option of the schemas (or the given ``{key, example, description}``
+    lists), commented out with its default or an example."""
+    if settings is not None and options is not None:
+        return render("kdrender.yaml.j2", namespace=namespace, settings=settings, options=options)
+
     def load_schema(name: str) -> dict:
         return json.loads((PACKAGE / "schemas" / f"{name}.json").read_text(encoding="utf-8"))
 

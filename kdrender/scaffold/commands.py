@@ -68,7 +68,7 @@ def cluster(name: str, app: str, namespace: str | None, roles, output: str | Non
         rel = os.path.relpath(os.path.abspath(output), os.path.abspath(repo)).replace(os.sep, "/")
         file = file if rel.startswith("../") else rel
     try:
-        text = new_cluster(repo, name, app, namespace, counts, file)
+        text = new_cluster(repo, name, app, namespace, counts, file, replace=bool(output and force))
         if output:
             path = Path(output)
             write_files(path.parent, {path.name: text.encode()}, force)
