@@ -130,6 +130,23 @@ def test_init_never_writes_through_a_symlink(tmp_path):
     assert list(outside.iterdir()) == [] and files_of(root) == set()
 
 
+def test_unwritable_target_is_a_message_not_a_traceback(tmp_path):
+    (tmp_path / "file").write_text("")
+    result = run_cli("init", str(tmp_path / "file" / "repo"))
+    assert result.exit_code == 1 and "cannot write into" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli("new", "cluster", "c", "--app", "caffe2", "--repo", str(PROJECT),
+                     "-o", str(tmp_path / "file" / "c.yaml"))
+    assert result.exit_code == 1 and "cannot write" in result.stderr
+
+
+def test_new_cluster_reports_a_broken_kdrender_yaml(repo, tmp_path):
+    copy = tmp_path / "repo"
+    subprocess.run(["cp", "-r", str(repo), str(copy)], check=True)
+    (copy / "kdrender.yaml").write_text("kdrender:\n  podDisruptionBudget: {enabled: maybe}\n")
+    result = run_cli("new", "cluster", "c", "--app", "caffe2", "--repo", str(copy))
+    assert result.exit_code == 1 and "kdrender.yaml:2:" in result.stderr
+
+
 @pytest.mark.parametrize("args,message", [
     (["--apps", "spark221e2,nosuch"], "'nosuch' not in kdrender's catalog"),
     (["--repo-url", "https://x.example/a.git\nkind: Secret"], "is not a Git URL"),

@@ -201,7 +201,7 @@ def cluster_text(app, name: str, namespace: str | None, counts: dict) -> str:
 def check_cluster(repo, text: str, file: str, replace: bool = False) -> None:
     """Validate a generated cluster against the repo's catalog, config and other clusters (``replace``:
     it takes the place of ``file``); ScaffoldError with every problem of the new cluster."""
-    from ..load import RepoFiles, parse_yaml
+    from ..load import CONFIG_FILE, RepoFiles, parse_yaml
     from ..problems import format_problems
     from ..validate import validate_repo
 
@@ -209,7 +209,7 @@ def check_cluster(repo, text: str, file: str, replace: bool = False) -> None:
     others = [doc for doc in repo.clusters if not (replace and doc.file == file)]  # for names already taken
     trial = RepoFiles(repo.root, catalog=list(repo.catalog), clusters=others + docs, configs=list(repo.configs))
     _, found = validate_repo(trial)
-    errors = [p for p in problems + found if p.level == "error" and p.file == file]
+    errors = [p for p in problems + found if p.level == "error" and p.file in (file, CONFIG_FILE)]
     if errors:
         raise ScaffoldError("the cluster would not validate:\n" + format_problems(errors))
 

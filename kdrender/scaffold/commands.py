@@ -36,6 +36,8 @@ def init(directory: str, gitops: str, repo_url: str, ci: str, apps: str, force: 
         raise click.BadParameter(str(exc)) from None
     except ScaffoldError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write into {directory}: {exc.strerror} ({exc.filename})")
     click.echo(f"wrote {len(written)} files to {directory}; example cluster {namespace}/{name}\n"
                f"next: cd {directory} && kdrender validate && kdrender build && kdrender check", err=True)
 
@@ -74,6 +76,8 @@ def cluster(name: str, app: str, namespace: str | None, roles, output: str | Non
             write_files(path.parent, {path.name: text.encode()}, force)
     except ScaffoldError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror}")
     if output:
         click.echo(f"wrote {output}", err=True)
     else:
