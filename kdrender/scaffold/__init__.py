@@ -3,9 +3,9 @@
 The files are Jinja2 templates in ``scaffold/templates/`` (shipped in the package, so users can
 read and adapt them), rendered in a sandboxed environment with ``StrictUndefined`` and no
 autoescaping (the output is YAML, not HTML).  Every value that comes from input (names, URLs,
-catalog text) goes through one of two filters: ``q`` writes a YAML double-quoted scalar that reads
-back the same under YAML 1.1 and 1.2, ``comment`` a single line of comment text (no line
-breaks, so a catalog label can never add YAML of its own).
+catalog text) goes through a filter: ``q`` writes a YAML double-quoted scalar that reads back the
+same under YAML 1.1 and 1.2, ``key`` a mapping key (plain only when that is safe), ``comment`` a
+single line of comment text (no line breaks, so a catalog label can never add YAML of its own).
 
 The catalog ``init`` copies from is the repo's own ``catalog/``: ``setup.py`` copies it into the
 package (``kdrender/catalog/``) when a wheel is built, and a source checkout reads it where it is,
@@ -67,6 +67,18 @@ def yaml_quote(value) -> str:
     return "".join(out)
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9._/-]*$")
+_YAML11_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+
+
+def yaml_key(value) -> str:
+    """A mapping key: plain when it reads back as the same string under YAML 1.1 and 1.2
+    (``cpu``, ``nvidia.com/gpu``), else quoted like ``q`` (YAML keys stay under 1024 characters:
+    Kubernetes resource names, the keys written here, are far shorter)."""
+    text = str(value)
+    return text if _PLAIN_KEY.match(text) and text.lower() not in _YAML11_WORDS else yaml_quote(text)
+
+
 def comment_text(value, limit: int = 200) -> str:
     """One line of comment text: anything that is not printable (line breaks included) becomes a space."""
     text = "".join(ch if ch.isprintable() else " " for ch in str(value))
@@ -80,6 +92,7 @@ def environment():
     env = SandboxedEnvironment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, autoescape=False,
                                trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["q"] = yaml_quote
+    env.filters["key"] = yaml_key
     env.filters["comment"] = comment_text
     env.globals["go"] = lambda expr: "{{ " + expr + " }}"  # a Go template action (Argo CD ApplicationSet)
     return env
