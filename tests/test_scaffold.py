@@ -287,7 +287,7 @@ def test_kdrender_yaml_examples_validate(tmp_path):
     import re
 
     options = json.loads((PROJECT / "kdrender/schemas/RepoConfig.json").read_text())["properties"]["kdrender"]
-    keys = [k for k in options["properties"] if scaffold.OPTION_EXAMPLES.get(k, (scaffold.NO_EXAMPLE,))[0]
+    keys = [k for k in options["properties"] if scaffold.EXAMPLES.get(k, (scaffold.NO_EXAMPLE,))[0]
             != scaffold.NO_EXAMPLE or "default" in options["properties"][k]]
     option_line = re.compile(r"^  # (%s): " % "|".join(keys))
     text = "".join(option_line.sub(r"  \1: ", line) + "\n" for line in scaffold.config_text("default").splitlines())

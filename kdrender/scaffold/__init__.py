@@ -263,7 +263,9 @@ def _option_lines(schema: dict, examples: dict) -> list:
 
 
 NO_EXAMPLE = "(see kdrender's README)"  # an option added to the schema without an example here
-SETTING_EXAMPLES = {
+# key -> (example or default as YAML flow text, description when the schema has none); the
+# KubeDirectorConfig settings first, then kdrender's options (no key is in both).
+EXAMPLES = {
     "defaultStorageClassName": ("standard", None),
     "defaultServiceType": ("LoadBalancer", None),
     "nativeSystemdSupport": ("false", None),
@@ -278,8 +280,6 @@ SETTING_EXAMPLES = {
     "backupClusterStatus": ("false", "KubeDirector's cluster status backup (no effect in kdrender)."),
     "allowRestoreWithoutConnections": ("false", "KubeDirector's restore setting (no effect in kdrender)."),
     "forceSharedMemorySizeSupport": ("null", "KubeDirector's shared memory size gate."),
-}
-OPTION_EXAMPLES = {
     "recommendedLabels": ("true", None),
     "instanceLabel": ("true", None),
     "kubernetesVersion": ('"1.29"', None),
@@ -308,8 +308,8 @@ def config_text(namespace: str, settings: list | None = None, options: list | No
     repo_schema = load_schema("RepoConfig")
     settings = load_schema("KubeDirectorConfig")["$defs"]["settings"]
     return render("kdrender.yaml.j2", namespace=namespace,
-                  settings=_option_lines(settings, SETTING_EXAMPLES),
-                  options=_option_lines(repo_schema["properties"]["kdrender"], OPTION_EXAMPLES))
+                  settings=_option_lines(settings, EXAMPLES),
+                  options=_option_lines(repo_schema["properties"]["kdrender"], EXAMPLES))
 
 
 def _example_name(app: str) -> str:
