@@ -303,7 +303,7 @@ def test_kdrender_yaml_examples_validate(tmp_path):
 
 TEMPLATE_VALUES = {
     "version": "0.1.0", "repo_url": URL, "branch": "main", "namespace": "default", "pip_spec": "kdrender==0.1.0",
-    "kdrender_repo": "https://github.com/kdrender/kdrender", "apps": ["cassandra311", "spark221e2"],
+    "kdrender_repo": "https://git.example.com/kdrender.git", "apps": ["cassandra311", "spark221e2"],
     "argocd": True, "flux": True,
     "clusters": [{"namespace": "databases", "name": "cassandra"}, {"namespace": "default", "name": "spark"}],
 }

@@ -26,7 +26,7 @@ from .. import __version__
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PACKAGE = Path(__file__).resolve().parent.parent
-KDRENDER_GIT_URL = "https://github.com/kdrender/kdrender"  # where .pre-commit-hooks.yaml lives
+KDRENDER_GIT_URL = "https://git.example.com/kdrender.git"  # where .pre-commit-hooks.yaml lives (as README "Review")
 PIP_SPEC = f"kdrender=={__version__}"
 DEFAULT_REPO_URL = "https://git.example.com/kd-clusters.git"
 DEFAULT_BRANCH = "main"
