@@ -188,6 +188,11 @@ from .review import commands as _review  # noqa: E402  (the review commands: dif
 
 for _command in _review.COMMANDS:
     main.add_command(_command)
+from .scaffold.commands import init, new  # noqa: E402  (kdrender init, kdrender new cluster)
+
+main.add_command(init)
+main.add_command(new)
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

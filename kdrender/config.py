@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .production import Production, from_options
+
 # KubeDirector's webhook defaults for kd-global-config (spec section 4.4), except the naming
 # scheme: kdrender names objects after cluster and role by default (no random suffixes).
 KD_DEFAULTS = {
@@ -44,6 +46,7 @@ class Config:
     poll_seconds: int = 10
     allow_empty: bool = False
     source: str = ""
+    production: Production = field(default_factory=Production)  # PDB, NetworkPolicy, spread, priority, probe
 
     def get(self, key: str, default=None):
         return self.settings.get(key, default)
@@ -87,5 +90,6 @@ def make_config(settings: dict | None, options: dict | None, source: str = "") -
         poll_seconds=agent.get("pollSeconds", 10),
         allow_empty=opts.get("allowEmpty", False),
         source=source,
+        production=from_options(opts),
         **kwargs,
     )

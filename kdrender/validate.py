@@ -171,7 +171,8 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict |
             model.clusters.append(Cluster(checked.name, ns, checked.file, spec, app, doc.api_version,
                                           checked.where(("metadata", "name")), checked.data.get("status") or {},
                                           checked.data["metadata"].get("uid") or "",
-                                          tuple(extras.get(checked.file, ()))))
+                                          extras=tuple(extras.get(checked.file, ())),
+                                          annotations=checked.data["metadata"].get("annotations") or {}))
 
     repo_ctx = RepoContext(cluster_ctxs, app_ctxs)
     for rule in rules_for("repo"):

@@ -451,7 +451,7 @@ def test_kube_api_versions_without_a_rendered_kind_fails(run, tmp_path):
 
 def test_kube_api_versions_with_group_versions_only_is_enough(run, tmp_path):
     repo = make_repo(tmp_path, {"cassandra.yaml": CASSANDRA})
-    assert run(repo, "clusters", kube_api_versions="v1,apps/v1").check()
+    assert run(repo, "clusters", kube_api_versions="v1,apps/v1,policy/v1,networking.k8s.io/v1").check()
 
 
 def test_old_kube_version_leaves_out_newer_service_fields(run, tmp_path):

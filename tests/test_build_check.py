@@ -57,7 +57,7 @@ def test_layout(repo):
             assert obj["metadata"]["labels"]["kubedirector.hpe.com/kdcluster"] == cluster
             kinds.append(obj["kind"])
         assert {"Service", "StatefulSet"} <= set(kinds)
-        assert set(kinds) <= {"Service", "StatefulSet", "ConfigMap"}
+        assert set(kinds) <= {"Service", "StatefulSet", "ConfigMap", "PodDisruptionBudget", "NetworkPolicy"}
     # no staging folders left behind
     assert [p.name for p in repo.iterdir() if p.name.startswith(".")] == []
 

@@ -190,7 +190,10 @@ def test_objects_and_names(rendered, version, name):
             names += [("Service", f"{mung(exp['name'] + '-' + r['id'])}-{i}") for i in range(r["members"])]
     actual = [(o["kind"], o["metadata"]["name"]) for o in objects]
     configmaps = [n for k, n in actual if k == "ConfigMap"]
-    assert [x for x in actual if x[0] != "ConfigMap"] == names
+    # kdrender's PodDisruptionBudgets (on by default): one per role with more than one member
+    assert [n for k, n in actual if k == "PodDisruptionBudget"] == [
+        mung(f"{exp['name']}-{r['id']}") for r in exp["roles"] if r["members"] > 1]
+    assert [x for x in actual if x[0] not in ("ConfigMap", "PodDisruptionBudget")] == names
     assert bool(configmaps) == exp["package"]
     assert all(o["metadata"]["namespace"] == "default" for o in objects)
     assert all("ownerReferences" not in o["metadata"] for o in objects)
@@ -285,7 +288,8 @@ def test_app_container(rendered, version, name):
             assert "readinessProbe" in c
         else:
             assert command[2] == kd
-            assert "readinessProbe" not in c
+            # kdrender's tcpSocket probe on the first service port (on by default), none without ports
+            assert c.get("readinessProbe", {}).get("tcpSocket") == ({"port": r["ports"][0][1]} if r["ports"] else None)
         if exp["caps"]:
             assert c["securityContext"] == {"capabilities": {"add": exp["caps"]}}
         else:

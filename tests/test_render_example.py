@@ -277,7 +277,8 @@ def test_section_2_8_reproduced(tmp_path, spark245_app, scheme):
         obj = rename(obj, member)
         expected[(obj["kind"], obj["metadata"]["name"])] = obj
 
-    kd_objects = [o for o in objects if o["kind"] != "ConfigMap"]  # configmeta/agent: documented additions
+    # configmeta/agent and PodDisruptionBudgets: documented additions
+    kd_objects = [o for o in objects if o["kind"] not in ("ConfigMap", "PodDisruptionBudget")]
     assert sorted((o["kind"], o["metadata"]["name"]) for o in kd_objects) == sorted(expected)
     for obj in kd_objects:
         key = (obj["kind"], obj["metadata"]["name"])
@@ -296,7 +297,7 @@ def test_configmaps_are_the_only_extra_objects(tmp_path, spark245_app):
     objects = render_example(tmp_path, spark245_app, "UID")
     hs = name_mapping(objects)[ILLUSTRATIVE["hs"]]
     assert [o["metadata"]["name"] for o in of_kind(objects, "ConfigMap")] == [f"{hs}-configmeta", f"{hs}-kd-agent"]
-    assert {o["kind"] for o in objects} == {"ConfigMap", "Service", "StatefulSet"}
+    assert {o["kind"] for o in objects} == {"ConfigMap", "Service", "StatefulSet", "PodDisruptionBudget"}
 
 
 def test_embedded_example_matches_spec():
@@ -309,7 +310,7 @@ def test_embedded_example_matches_spec():
 
 def test_without_agent_only_kubedirector_objects(tmp_path, spark245_app):
     """With the agent turned off there is nothing of kdrender's configmeta machinery: no ConfigMaps, no
-    kd-* volumes or mounts, no readinessProbe, and postStart is KubeDirector's script byte for byte."""
+    kd-* volumes or mounts, no agent readinessProbe, and postStart is KubeDirector's script byte for byte."""
     write_repo(tmp_path, {"catalog/cr-app-spark245.json": spark245_app,
                           "clusters/spark-instance.yaml": CLUSTER.format(scheme="UID"),
                           "kdrender.yaml": "kdrender:\n  agent:\n    enabled: false\n"})
@@ -320,6 +321,6 @@ def test_without_agent_only_kubedirector_objects(tmp_path, spark245_app):
         pod = sts["spec"]["template"]["spec"]
         app = pod["containers"][0]
         assert app["lifecycle"]["postStart"]["exec"]["command"] == ["/bin/bash", "-c", startup_script(hs)]
-        assert "readinessProbe" not in app
+        assert "exec" not in app.get("readinessProbe", {})  # only kdrender's tcpSocket probe, if any
         assert not [v for v in pod["volumes"] if v["name"].startswith("kd-")]
         assert not [m for m in app["volumeMounts"] if m["name"].startswith("kd-")]

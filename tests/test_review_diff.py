@@ -83,7 +83,8 @@ def test_scale_down_with_storage_is_dangerous(repo):
     write(repo, {"clusters/web1.yaml": edit(CLUSTER, ("members: 2 ", "members: 1 "))})
     code, report = diff_json(repo)
     assert code == 3
-    assert set(objects(report, "removed")) == {"Service web/web1-worker-1"}
+    # one member left: its PodDisruptionBudget (only for roles of two or more) goes too
+    assert set(objects(report, "removed")) == {"Service web/web1-worker-1", "PodDisruptionBudget web/web1-worker"}
     (reason,) = objects(report)["StatefulSet web/web1-worker"]["reasons"]
     assert reason.startswith("scale-down of role worker from 2 to 1 members with storage: pods web1-worker-1 are deleted")
 
@@ -118,7 +119,8 @@ def test_removed_role_is_dangerous(repo):
     code, report = diff_json(repo)
     assert code == 3
     removed = objects(report, "removed")
-    assert set(removed) == {"StatefulSet web/web1-worker", "Service web/web1-worker-0", "Service web/web1-worker-1"}
+    assert set(removed) == {"StatefulSet web/web1-worker", "Service web/web1-worker-0", "Service web/web1-worker-1",
+                            "PodDisruptionBudget web/web1-worker"}
     (reason,) = removed["StatefulSet web/web1-worker"]["reasons"]
     assert reason.startswith("role worker of cluster web/web1 is removed: its pods are deleted and its PVCs stay")
     assert "claim templates: p" in reason
@@ -163,7 +165,7 @@ def test_text_output_plain_unless_a_terminal(repo):
     assert "~ StatefulSet web/web1-worker  (cluster web/web1, role worker)" in plain.stdout
     assert "    ~ spec.replicas: 2 -> 1" in plain.stdout
     assert "    DANGER: scale-down of role worker" in plain.stdout
-    assert plain.stdout.rstrip().endswith("\n0 added, 1 changed, 1 removed; 1 dangerous")
+    assert plain.stdout.rstrip().endswith("\n0 added, 1 changed, 2 removed; 1 dangerous")
     colored = run("diff", str(repo), "--color")
     assert "\x1b[31m" in colored.stdout and click_unstyle(colored.stdout) == plain.stdout
 

@@ -520,4 +520,5 @@ def test_every_rule_has_a_failing_case_here():
     tested = {case[0] for case in APP_FAILS + CLUSTER_FAILS}
     tested |= {"min-resources", "min-storage", "secret-keys", "config-labels", "duplicate-object",
                "extra-objects"}  # own tests above (extra-objects: test_input_parity.py)
+    tested |= {"production-annotations", "network-policy-peers"}  # tests/test_production.py
     assert {rule.ID for rule in RULES} <= tested

@@ -1,22 +1,24 @@
 """Stage 5, render: plain Kubernetes objects (dicts) from the resolved model.
 
 One module per object family: ``service`` (headless and member Services), ``statefulset``
-(one per role with members), ``configmeta`` (configmeta and agent ConfigMaps).
+(one per role with members), ``configmeta`` (configmeta and agent ConfigMaps), ``production``
+(PodDisruptionBudgets, NetworkPolicies and the pod fields of kdrender's production options).
 """
 
 from __future__ import annotations
 
 from .configmeta import configmaps
 from .extras import extra_objects
+from .production import network_policies, pod_disruption_budgets
 from .service import headless_service, member_services
 from .statefulset import statefulset
 
 
 def render_cluster(rc, resolved) -> list:
-    """Every object of one cluster, in apply order: the other objects of its file, config, headless Service,
-    StatefulSets, member Services."""
+    """Every object of one cluster, in apply order: the other objects of its file, NetworkPolicies,
+    PodDisruptionBudgets, config, headless Service, StatefulSets, member Services."""
     config = resolved.config
-    objects = extra_objects(rc, config)
+    objects = extra_objects(rc, config) + network_policies(rc, resolved) + pod_disruption_budgets(rc, config)
     objects.extend(configmaps(rc, resolved))
     objects.append(headless_service(rc, config))
     for role in rc.roles:

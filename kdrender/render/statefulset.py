@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..k8s import parse_quantity, quantity_string
 from .common import metadata, pod_labels, role_labels, selector_labels, with_wave
 from .configmeta import agent_volumes, uses_agent
+from .production import pod_fields
 
 WAVE = 0
 TMPFS_SIZE = "20Gi"
@@ -188,6 +189,7 @@ def statefulset(rc, role, config) -> dict:
             "terminationMessagePath": "/dev/termination-log",
             "terminationMessagePolicy": "File",
         }]
+    pod_fields(rc, role, config, container, pod_spec)
     pod_annotations = {**rc.annotations, **(role.spec.get("podAnnotations") or {}), **(config.get("podAnnotations") or {})}
     spec = {
         "podManagementPolicy": "Parallel",

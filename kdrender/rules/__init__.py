@@ -78,6 +78,7 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
     cluster_min_resources,
     cluster_min_storage,
     cluster_name,
+    cluster_production,
     cluster_quantities,
     cluster_roles,
     cluster_secret_keys,
@@ -87,6 +88,7 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
     cluster_volume_projections,
     config_labels,
     extra_objects,
+    config_production,
     repo_connections,
     repo_duplicates,
 )
@@ -96,6 +98,7 @@ RULES = [
     cluster_name, cluster_app_exists, cluster_roles, cluster_cardinality, cluster_labels, cluster_quantities,
     cluster_min_resources, cluster_storage, cluster_min_storage, cluster_shared_memory, cluster_secrets,
     cluster_secret_keys, cluster_volume_projections, config_labels, extra_objects,
+    cluster_production, config_production,
     repo_duplicates, repo_connections,
 ]
 
