@@ -80,11 +80,11 @@ def apps(repo: str) -> None:
 @main.command()
 def rules() -> None:
     """Describe every validation rule."""
-    from .rules import RULES
+    from .rules import RULES, targets
 
     for rule in RULES:
         doc = (rule.__doc__ or "").strip()
-        click.echo(f"{rule.ID} ({rule.TARGET})\n    " + doc.replace("\n", "\n    ") + "\n")
+        click.echo(f"{rule.ID} ({', '.join(targets(rule))})\n    " + doc.replace("\n", "\n    ") + "\n")
 
 
 def _render(root: str, cluster_files=None) -> list:

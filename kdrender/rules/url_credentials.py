@@ -1,0 +1,22 @@
+"""url-credentials: no URL may carry credentials (``https://user:password@host/...``).
+
+Any field of an app, a cluster or the repo config (``srcURL`` of file injections, the setup
+``packageURL``, ``configcliURL``, env values, annotations, ...): a password or token in Git
+reaches every clone, CI log and rendered bundle.  The value is never repeated in the message.
+Serve the file from a location that needs no credentials (an internal mirror, a pre-signed URL)
+or keep the credential in a Secret.
+"""
+
+from ..credentials import credential_paths
+
+ID = "url-credentials"
+TARGET = ("app", "cluster", "config")
+
+MESSAGE = ("a URL with credentials (user or password before '@') must not be in Git, where every clone, CI log and "
+           "rendered bundle would repeat it (the value is not shown); use a URL that needs no credentials "
+           "(an internal mirror, a pre-signed URL) or keep the credential in a Secret")
+
+
+def check(ctx):
+    for path in credential_paths(ctx.doc.data):
+        yield path, MESSAGE
