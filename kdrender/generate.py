@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from .credentials import redact
 from .problems import UserError, report
 
 
@@ -22,7 +23,7 @@ def run(environ, cwd: str, out, err) -> int:
     try:
         options, namespace, globs = options_from(environ)
     except ParameterError as exc:
-        err.write(f"kdrender generate: {exc}\n")
+        err.write(f"kdrender generate: {redact(str(exc))}\n")
         return 2
     root = find_root(cwd)
     if root is None:

@@ -1,6 +1,10 @@
 """url-credentials: no URL may carry credentials (``https://user:password@host/...``).
 
-Any field of an app, a cluster or the repo config (``srcURL`` of file injections, the setup
+A password (``user:password@``) in a URL of any scheme, or a lone user name in an ``http``,
+``https``, ``ftp`` or ``ftps`` URL (``https://<token>@host`` is how tokens are passed); a user
+name alone elsewhere (``ssh://git@host``) is no secret and passes.
+
+Anywhere in an app, a cluster or the repo config (``srcURL`` of file injections, the setup
 ``packageURL``, ``configcliURL``, env values, annotations, ...): a password or token in Git
 reaches every clone, CI log and rendered bundle.  The value is never repeated in the message.
 Serve the file from a location that needs no credentials (an internal mirror, a pre-signed URL)
