@@ -16,6 +16,12 @@ PROJECT = Path(__file__).resolve().parent.parent
 LABEL = "must consist of lower case alphanumeric characters or '-', and start and end with an alphanumeric character"
 
 
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path, monkeypatch):
+    """generate's schema cache goes below $HOME: a test's own, not the user's."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
 def generate(environ: dict) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = run(environ, str(PROJECT / "clusters"), out, err)

@@ -24,6 +24,12 @@ V134 = 'kdrender:\n  kubernetesVersion: "1.34"\n'
 CANARY = "CANARY-7f3d9a"  # a secret that must appear in no output at all
 
 
+@pytest.fixture(autouse=True)
+def _private_home(tmp_path, monkeypatch):
+    """generate's schema cache goes below $HOME: a test's own, not the user's."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
 def after(anchor: str, lines: str) -> tuple[str, str]:
     return anchor, anchor + lines
 
@@ -236,3 +242,32 @@ def test_device_path_used_as_mount_path():
            "spec": {"template": {"metadata": {}, "spec": {"containers": [container]}}}}
     assert object_problems(sts) == ["container 'app' uses /dev/x for the device 'b0' and for 'a' (the API server "
                                     "refuses a devicePath that is already used)"]
+
+
+def test_one_object_over_a_limit_stops_every_command(kd):
+    big = kd.edit(kd.CLUSTER, ("  name: web1\n", "  name: web2\n"),
+                  after(C_ROLE, f"    env: [{{name: BIG, value: {'x' * MAX_OBJECT_BYTES}}}]\n"))
+    root = kd.write({"catalog/web.yaml": kd.APP, "clusters/web1.yaml": kd.CLUSTER, "clusters/web2.yaml": big})
+    message = "clusters/web2.yaml:4:3: metadata.name: the StatefulSet 'web2-controller' would be "
+    for args in (["build", str(root)], ["render", "--repo", str(root), str(root / "clusters/web1.yaml"),
+                                        str(root / "clusters/web2.yaml")]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1 and result.stdout == "", args
+        assert message in result.stderr
+    assert not (root / "golden").exists()
+    out, err = io.StringIO(), io.StringIO()
+    assert generate({}, str(root / "clusters"), out, err) == 1
+    assert out.getvalue() == "" and message in err.getvalue()
+
+
+@pytest.mark.parametrize("version, ok", [("v1.33.4", False), ("v1.34.0", True)])
+def test_env_names_follow_argo_cds_kube_version(kd, version, ok):
+    root = kd.write({"catalog/web.yaml": kd.APP, "clusters/web1.yaml": kd.edit(kd.CLUSTER, env("'1ST NAME'"))})
+    out, err = io.StringIO(), io.StringIO()
+    code = generate({"KUBE_VERSION": version}, str(root / "clusters"), out, err)
+    if ok:
+        assert code == 0 and '"name":"1ST NAME"' in out.getvalue()
+    else:
+        assert code == 1 and out.getvalue() == ""
+        assert (f"clusters/web1.yaml:10:8: spec.roles[0].env[0].name: environment variable name '1ST NAME' is "
+                f"invalid for Kubernetes 1.33: {STRICT}") in err.getvalue()
