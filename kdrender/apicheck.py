@@ -41,20 +41,21 @@ def _annotation_bytes(meta: dict) -> int:
     return sum(_size(k) + _size(v) for k, v in ((meta or {}).get("annotations") or {}).items())
 
 
+_PATHS = (("volumeMounts", "mountPath", "mounts the volumes {first!r} and {name!r} both at {path} "
+                                         "(the API server refuses a duplicate mountPath)"),
+          ("volumeDevices", "devicePath", "uses {path} for the device {name!r} and for {first!r} "
+                                          "(the API server refuses a devicePath that is already used)"))
+
+
 def _mount_problems(container: dict):
+    """Two mounts, or a device and a mount, at one path of a container."""
     seen: dict = {}
-    for mount in container.get("volumeMounts") or []:
-        path = posixpath.normpath(mount["mountPath"])
-        if path in seen:
-            yield (f"mounts the volumes {seen[path]!r} and {mount['name']!r} both at {path} "
-                   "(the API server refuses a duplicate mountPath)")
-        seen.setdefault(path, mount["name"])
-    for device in container.get("volumeDevices") or []:
-        path = posixpath.normpath(device["devicePath"])
-        if path in seen:
-            yield (f"uses {path} for the device {device['name']!r} and for {seen[path]!r} "
-                   "(the API server refuses a devicePath that is already used)")
-        seen.setdefault(path, device["name"])
+    for field, key, message in _PATHS:
+        for item in container.get(field) or []:
+            path = posixpath.normpath(item[key])
+            if path in seen:
+                yield message.format(first=seen[path], name=item["name"], path=path)
+            seen.setdefault(path, item["name"])
 
 
 def object_problems(obj: dict) -> list[str]:
