@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 
+from .credentials import redact
+
 PARAMETERS = ("clusters", "namespace", "allow-empty", "sync-waves", "instance-label", "kubernetes-version")
 _BOOLEAN = {"allow-empty": "allowEmpty", "sync-waves": "syncWaves", "instance-label": "instanceLabel"}
 
@@ -78,7 +80,7 @@ def _app_parameters(raw: str) -> dict:
 
             hint = difflib.get_close_matches(name, PARAMETERS, n=1, cutoff=0.6)
             more = f"did you mean {hint[0]!r}?" if hint else f"known parameters: {', '.join(PARAMETERS)}"
-            raise ParameterError(f"{where}[{i}]: unknown parameter {name[:60]!r}; {more}")
+            raise ParameterError(f"{where}[{i}]: unknown parameter {redact(name)[:60]!r}; {more}")
         for key, kind in _KINDS.items():
             if key in entry:
                 if not isinstance(entry[key], kind):
@@ -118,7 +120,8 @@ def _namespace(value: str, where: str) -> str:
 
     reason = dns1123_label(value)
     if reason:
-        shown = value if len(value) <= 63 else value[:60] + "..."
+        shown = redact(value)  # before the cut, which could hide the '@'
+        shown = shown if len(shown) <= 63 else shown[:60] + "..."
         raise ParameterError(f"{where} {shown!r} is not a valid namespace: it {reason}")
     return value
 

@@ -85,3 +85,10 @@ def test_good_parameters_still_render():
     assert code == 0, err
     objects = [json.loads(line) for line in out.splitlines()]
     assert objects and {o["metadata"]["namespace"] for o in objects} == {"databases"}  # the file names its own
+
+
+def test_a_long_value_is_redacted_before_it_is_cut():
+    secret = "https://u:CANARY-" + "x" * 80 + "@h"
+    for environ in ({"ARGOCD_APP_NAMESPACE": secret}, params({"name": secret, "string": "x"})):
+        code, out, err = generate(environ)
+        assert code == 2 and out == "" and "CANARY" not in err and "https://\u2026@h" in err

@@ -271,3 +271,13 @@ def test_env_names_follow_argo_cds_kube_version(kd, version, ok):
         assert code == 1 and out.getvalue() == ""
         assert (f"clusters/web1.yaml:10:8: spec.roles[0].env[0].name: environment variable name '1ST NAME' is "
                 f"invalid for Kubernetes 1.33: {STRICT}") in err.getvalue()
+
+
+def test_a_cut_value_never_shows_part_of_a_credential(kd):
+    # schema messages quote at most 60 characters; the cut must not fall before the '@' and leave
+    # the start of the password unredacted
+    password = CANARY + "x" * 80
+    cluster = kd.edit(kd.CLUSTER, after(C_ROLE, f"    fileInjections: [{{srcURL: 'ftp://u:{password}@h/a', destDir: /opt}}]\n"))
+    result = kd.run(cluster=cluster)
+    assert result.texts == ["clusters/web1.yaml:9:23: spec.roles[0].fileInjections[0].srcURL: 'ftp://\u2026@h/a' does "
+                            "not match the pattern ^https?://.+$"]
