@@ -31,9 +31,9 @@ def check(ctx):
             system.add("/dev/shm")
         if systemd:
             system |= {"/sys/fs/cgroup", "/sys/fs/cgroup/systemd"}
-        app_role = ctx.app_role(role.get("id")) or {}
+        app_role = ctx.app_role(role.get("id"))  # None: the app or role is missing (reported elsewhere)
         persist = set(persist_dirs(app_role.get("configPackage"), app_role.get("persistDirs"))
-                      if role.get("storage") else ())
+                      if role.get("storage") and app_role else ())
         seen = set()
         for j, projection in enumerate(role.get("volumeProjections") or []):
             mount = posixpath.normpath(projection.get("mountPath", ""))
