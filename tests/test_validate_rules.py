@@ -47,7 +47,7 @@ def test_every_rule_has_an_id_target_and_doc():
     ids = [rule.ID for rule in RULES]
     assert len(ids) == len(set(ids))
     for rule in RULES:
-        assert set(targets(rule)) <= {"app", "cluster", "config"} or targets(rule) == ("repo",)
+        assert set(targets(rule)) <= {"app", "cluster", "config", "extra"} or targets(rule) == ("repo",)
         assert (rule.__doc__ or "").startswith(rule.ID + ":")
 
 
