@@ -11,12 +11,16 @@ Parameters (also accepted as ``ARGOCD_ENV_KDRENDER_<NAME>``, upper case with ``_
 ``clusters`` (array of cluster file globs relative to the app path), ``namespace``,
 ``allow-empty``, ``sync-waves``, ``instance-label``, ``kubernetes-version``.
 Precedence: parameter, then env, then (for the version) ``KUBE_VERSION``, then ``kdrender.yaml``.
+Everything here is input: parameters of the wrong type, unknown parameter names and namespaces
+that are not DNS-1123 labels are a ``ParameterError`` (exit 2), never a traceback.
 """
 
 from __future__ import annotations
 
 import json
 import os
+
+from .credentials import redact
 
 PARAMETERS = ("clusters", "namespace", "allow-empty", "sync-waves", "instance-label", "kubernetes-version")
 _BOOLEAN = {"allow-empty": "allowEmpty", "sync-waves": "syncWaves", "instance-label": "instanceLabel"}
@@ -30,22 +34,67 @@ def _env_name(param: str) -> str:
     return param.upper().replace("-", "_")
 
 
-def read_parameters(environ) -> dict:
-    """Parameters by name: str for strings, list for arrays."""
+_ARRAY = ("clusters",)  # parameters that take a list (or one comma-separated string); the others take a string
+_KINDS = {"string": str, "array": list, "map": dict}
+
+
+def _what(value) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "true or false", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
+
+
+def _check_value(name: str, value, where: str):
+    """``value`` of parameter ``name`` if it has the type kdrender expects, else ParameterError."""
+    if name in _ARRAY:
+        if isinstance(value, list):
+            bad = [i for i, item in enumerate(value) if not isinstance(item, str)]
+            if bad:
+                raise ParameterError(f"{where}: item {bad[0]} of parameter {name!r} must be a string (a file glob), "
+                                     f"not {_what(value[bad[0]])}")
+            return value
+        if isinstance(value, str):
+            return value
+        raise ParameterError(f"{where}: parameter {name!r} must be an array of file globs, not {_what(value)}")
+    if not isinstance(value, str):
+        raise ParameterError(f"{where}: parameter {name!r} must be a string, not {_what(value)}")
+    return value
+
+
+def _app_parameters(raw: str) -> dict:
+    """The parameters of ``ARGOCD_APP_PARAMETERS``: a JSON list of ``{name, string|array|map}``."""
+    where = "ARGOCD_APP_PARAMETERS"
+    try:
+        entries = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ParameterError(f"{where} is not JSON: {getattr(exc, 'msg', 'nested too deeply')}") from None
+    if not isinstance(entries, list):
+        raise ParameterError(f"{where} must be a JSON list of {{name, string|array|map}}, not {_what(entries)}")
     params: dict = {}
+    for i, entry in enumerate(entries):
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            raise ParameterError(f"{where}[{i}] must be an object with a string name, not {_what(entry)}"
+                                 if not isinstance(entry, dict) else f"{where}[{i}]: name must be a string")
+        if name not in PARAMETERS:
+            import difflib
+
+            hint = difflib.get_close_matches(name, PARAMETERS, n=1, cutoff=0.6)
+            more = f"did you mean {hint[0]!r}?" if hint else f"known parameters: {', '.join(PARAMETERS)}"
+            raise ParameterError(f"{where}[{i}]: unknown parameter {redact(name)[:60]!r}; {more}")
+        for key, kind in _KINDS.items():
+            if key in entry:
+                if not isinstance(entry[key], kind):
+                    raise ParameterError(f"{where}[{i}]: {key} of parameter {name!r} must be "
+                                         f"{_what(kind())}, not {_what(entry[key])}")
+                params[name] = _check_value(name, entry[key], f"{where}[{i}]")
+                break
+    return params
+
+
+def read_parameters(environ) -> dict:
+    """Parameters by name: str for strings, list of str for arrays (ParameterError for any other type)."""
     raw = environ.get("ARGOCD_APP_PARAMETERS")
-    if raw:
-        try:
-            entries = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ParameterError(f"ARGOCD_APP_PARAMETERS is not JSON: {exc.msg}") from None
-        for entry in entries if isinstance(entries, list) else []:
-            name = entry.get("name") if isinstance(entry, dict) else None
-            if name in PARAMETERS:
-                for key in ("string", "array", "map"):
-                    if key in entry:
-                        params[name] = entry[key]
-                        break
+    params: dict = _app_parameters(raw) if raw else {}
     for name in PARAMETERS:
         if name in params:
             continue
@@ -56,12 +105,25 @@ def read_parameters(environ) -> dict:
             items = sorted((k, v) for k, v in environ.items() if k.startswith(prefix + "_") and k[len(prefix) + 1:].isdigit())
             if items:
                 params[name] = [v for _, v in sorted(items, key=lambda kv: int(kv[0][len(prefix) + 1:]))]
+        if isinstance(params.get(name), list) and name not in _ARRAY:
+            raise ParameterError(f"{prefix}_<i>: parameter {name!r} must be a string, not a list")
     for name in PARAMETERS:
         env = "ARGOCD_ENV_KDRENDER_" + _env_name(name)
         if name not in params and env in environ:
             value = environ[env]
             params[name] = value.split(",") if name == "clusters" else value
     return params
+
+
+def _namespace(value: str, where: str) -> str:
+    from .k8s import dns1123_label
+
+    reason = dns1123_label(value)
+    if reason:
+        shown = redact(value)  # before the cut, which could hide the '@'
+        shown = shown if len(shown) <= 63 else shown[:60] + "..."
+        raise ParameterError(f"{where} {shown!r} is not a valid namespace: it {reason}")
+    return value
 
 
 def _boolean(name: str, value) -> bool:
@@ -87,7 +149,12 @@ def options_from(environ) -> tuple[dict, str | None, list]:
         if parse_version(str(version)) is None:
             raise ParameterError(f"Kubernetes version {version!r} is not like 1.29 or v1.29.3")
         options["kubernetesVersion"] = str(version)
-    namespace = params.get("namespace") or environ.get("ARGOCD_APP_NAMESPACE") or None
+    app_namespace = environ.get("ARGOCD_APP_NAMESPACE") or None
+    if app_namespace:
+        _namespace(app_namespace, "ARGOCD_APP_NAMESPACE")
+    if params.get("namespace"):
+        _namespace(params["namespace"], "the parameter namespace")
+    namespace = params.get("namespace") or app_namespace
     clusters = params.get("clusters") or []
     if isinstance(clusters, str):
         clusters = [c for c in clusters.split(",") if c]

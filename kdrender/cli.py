@@ -89,11 +89,11 @@ def apps(repo: str) -> None:
 def rules() -> None:
     """Describe every validation rule."""
     from .review.update_rules import RULES as UPDATE_RULES
-    from .rules import RULES
+    from .rules import RULES, targets
 
     for rule in RULES + UPDATE_RULES:
         doc = (rule.__doc__ or "").strip()
-        target = rule.TARGET if rule not in UPDATE_RULES else f"{rule.TARGET}, validate --base"
+        target = ", ".join(targets(rule)) if rule not in UPDATE_RULES else f"{rule.TARGET}, validate --base"
         click.echo(f"{rule.ID} ({target})\n    " + doc.replace("\n", "\n    ") + "\n")
 
 

@@ -65,9 +65,19 @@ def immutable_changes(old_text: str, new_text: str) -> list[str]:
 
 def immutable_fields(old: dict, new: dict) -> list[str]:
     """The spec fields of two versions of a StatefulSet that differ and that an update cannot change."""
-    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    old_spec, new_spec = _server_defaults(old.get("spec") or {}), _server_defaults(new.get("spec") or {})
     return sorted(k for k in set(old_spec) | set(new_spec)
                   if k not in STATEFULSET_MUTABLE and old_spec.get(k) != new_spec.get(k))
+
+
+def _server_defaults(spec: dict) -> dict:
+    """``spec`` as the API server stores it, where kdrender once left a default out: every claim
+    template has ``status: {phase: Pending}``, so adding it changes nothing."""
+    templates = spec.get("volumeClaimTemplates")
+    if not isinstance(templates, list):
+        return spec
+    templates = [{"status": {"phase": "Pending"}, **t} if isinstance(t, dict) else t for t in templates]
+    return {**spec, "volumeClaimTemplates": templates}
 
 
 def write_tree(root: str, files: dict, folder: str = GOLDEN) -> None:

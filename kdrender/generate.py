@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from .credentials import redact
 from .problems import UserError, report
 
 
@@ -22,7 +23,7 @@ def run(environ, cwd: str, out, err) -> int:
     try:
         options, namespace, globs = options_from(environ)
     except ParameterError as exc:
-        err.write(f"kdrender generate: {exc}\n")
+        err.write(f"kdrender generate: {redact(str(exc))}\n")
         return 2
     root = find_root(cwd)
     if root is None:
@@ -39,7 +40,7 @@ def run(environ, cwd: str, out, err) -> int:
     objects = [obj for _, _, objs in rendered for obj in objs]
     if not objects and not model.config.allow_empty:
         what = f"the clusters parameter {globs} matches no cluster file" if globs and not files else "no clusters selected"
-        err.write(f"kdrender generate: no objects rendered ({what}); refusing to send an empty manifest set, "
+        err.write(f"kdrender generate: no objects rendered ({redact(what)}); refusing to send an empty manifest set, "
                   "which would prune everything. Set the parameter allow-empty=true to allow it.\n")
         return 1
     missing = unserved(objects, environ.get("KUBE_API_VERSIONS"))

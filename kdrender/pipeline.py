@@ -32,10 +32,18 @@ def load_model(root: str, cluster_files: list[str] | None = None, namespace: str
 
 
 def render_model(model: Model) -> list:
-    """All objects of all clusters, as (namespace, cluster, objects) triples, in a stable order."""
+    """All objects of all clusters, as (namespace, cluster, objects) triples, in a stable order.
+
+    Raises UserError (and returns nothing) when the API server would refuse any rendered object.
+    """
+    from .apicheck import cluster_problems
     from .render import render_cluster
     from .resolve import resolve_model
 
     resolved = resolve_model(model)
-    return [(rc.cluster.namespace, rc.cluster.name, render_cluster(rc, resolved)) for rc in resolved.clusters
-            if model.selected is None or rc.cluster.file in model.selected]
+    rendered = [(rc, render_cluster(rc, resolved)) for rc in resolved.clusters
+                if model.selected is None or rc.cluster.file in model.selected]
+    problems = [p for rc, objects in rendered for p in cluster_problems(rc.cluster, objects)]
+    if problems:
+        raise UserError(sorted(problems), model)
+    return [(rc.cluster.namespace, rc.cluster.name, objects) for rc, objects in rendered]

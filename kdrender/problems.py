@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from .credentials import redact
+
 
 Path = tuple  # a path of str keys and int indexes
 _PLAIN = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -42,6 +44,10 @@ class Problem:
     message: str
     rule: str = field(default="", compare=False)
     level: str = field(default="error", compare=False)
+
+    def __post_init__(self):  # a credential in a URL is never repeated, whatever reports it
+        object.__setattr__(self, "path", redact(self.path))
+        object.__setattr__(self, "message", redact(self.message))
 
     def text(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"

@@ -13,6 +13,7 @@ import json
 import os
 from functools import lru_cache
 
+from .credentials import redact
 from .load import Document
 
 SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schemas")
@@ -79,7 +80,7 @@ def _describe(value) -> str:
         return "null"
     if not isinstance(value, (str, int, float)):
         return f"{type(value).__name__} {value}"  # e.g. an unquoted YAML date
-    text = repr(value)
+    text = repr(redact(value) if isinstance(value, str) else value)  # before the cut, which could hide the '@'
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -343,12 +343,20 @@ def _with_secret_keys(text: str) -> str:
 
 
 def test_no_secret_values_in_output_or_stderr(run, tmp_path):
-    repo = make_repo(tmp_path, {"cassandra.yaml": _with_secret_keys(CASSANDRA)},
-                     config=f"masterEncryptionKey: {MASTER_KEY}\n")
-    result = run(repo, "clusters")
-    assert result.check()
-    for secret in (SECRET, ENCRYPTED, MASTER_KEY):
-        assert secret not in result.stdout and secret not in result.stderr
+    # a plaintext value is refused (never only left out); the encrypted one of an exported
+    # cluster (it has a status) is kept encrypted and never rendered
+    plain = make_repo(tmp_path, {"cassandra.yaml": _with_secret_keys(CASSANDRA)},
+                      config=f"masterEncryptionKey: {MASTER_KEY}\n", name="plain")
+    exported = make_repo(tmp_path, {"cassandra.yaml": _with_secret_keys(CASSANDRA).replace(
+        f"    - name: password\n      value: {SECRET}\n", "") + "status: {state: configured}\n"},
+        config=f"masterEncryptionKey: {MASTER_KEY}\n", name="exported")
+    refused, rendered = run(plain, "clusters"), run(exported, "clusters")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "spec.roles[0].secretKeys[0].value: plaintext secret key 'password' must not be in Git" in refused.stderr
+    assert rendered.check()
+    for result in (refused, rendered):
+        for secret in (SECRET, ENCRYPTED, MASTER_KEY):
+            assert secret not in result.stdout and secret not in result.stderr
 
 
 def test_no_secret_values_in_errors(run, tmp_path):

@@ -235,6 +235,7 @@ def strip_additions(obj: dict, hs: str) -> dict:
         drop(claim, "apiVersion", "v1")
         drop(claim, "kind", "PersistentVolumeClaim")
         drop(claim["spec"], "volumeMode", "Filesystem")
+        drop(claim, "status", {"phase": "Pending"})  # what the API server returns (no permanent OutOfSync)
     return obj
 
 

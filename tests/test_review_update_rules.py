@@ -139,8 +139,10 @@ def test_encrypted_value_may_not_be_set(repo):
     write(repo, {"clusters/web1.yaml": edit(CLUSTER, ("    storage:\n", "    secretKeys:\n    - name: token\n"
                                                                       "      encryptedValue: 'AAAA'\n    storage:\n"))})
     code, problems = validate_base(repo)
+    # a cluster file without status is new to KubeDirector: the create-time rule reports it
     assert ("clusters/web1.yaml", 22, "spec.roles[1].secretKeys[0].encryptedValue",
-            "manually setting secret key (token) encrypted value is forbidden", "update-secret-keys") in messages(problems)
+            "manually setting secret key (token) encrypted value is forbidden (a new cluster, without the status of "
+            "an exported one: KubeDirector encrypts the values itself)", "encrypted-secret-keys") in messages(problems)
     assert code == 1
 
 

@@ -9,12 +9,13 @@ import re
 
 import pytest
 
-from kdrender.rules import RULES
+from kdrender.rules import RULES, targets
 
 CONTROLLER = '    cardinality: "1"\n'  # the controller role of the app (line 20)
 WORKER = '    cardinality: "0+"\n'  # the worker role of the app (line 22)
 C_ROLE = "  - id: controller\n"  # the controller role of the cluster (line 8)
 C_SPEC = "  app: web\n"  # the last line before spec.roles in the cluster (line 6)
+C_END = '    members: 2\n    resources:\n      limits: {cpu: "1", memory: 1Gi}\n'  # the worker role, the file's end
 
 
 def after(anchor: str, lines: str) -> tuple[str, str]:
@@ -46,7 +47,7 @@ def test_every_rule_has_an_id_target_and_doc():
     ids = [rule.ID for rule in RULES]
     assert len(ids) == len(set(ids))
     for rule in RULES:
-        assert rule.TARGET in ("app", "cluster", "config", "repo", "extra")
+        assert set(targets(rule)) <= {"app", "cluster", "config", "extra"} or targets(rule) == ("repo",)
         assert (rule.__doc__ or "").startswith(rule.ID + ":")
 
 
@@ -247,7 +248,8 @@ CLUSTER_PASSES = [
      "requiredSecretPrefix: web-\n"),
     ("volume-projections", [after(C_ROLE, "    volumeProjections:\n    - {pvcName: data, mountPath: /data}\n"
                                           "    - {pvcName: more, mountPath: /data2, readOnly: true}\n")], None),
-    ("secret-keys", [after(C_ROLE, "    secretKeys: [{name: pw, encryptedValue: 0a1b2c}]\n")], None),
+    ("secret-keys", [after(C_ROLE, "    secretKeys: [{name: pw, encryptedValue: 0a1b2c}]\n"),
+                     after(C_END, "status: {state: configured}\n")], None),  # an exported cluster
 ]
 
 
@@ -342,15 +344,14 @@ def test_min_storage_may_be_absent_when_ephemeral_mode_is_supported(kd):
     assert kd.run(app).texts == []
 
 
-def test_secret_keys_value_is_a_warning_and_never_printed(kd):
+def test_secret_keys_value_is_an_error_and_never_printed(kd):
     result = kd.run(cluster=kd.edit(kd.CLUSTER, after(C_ROLE, "    secretKeys: [{name: pw, value: hunter2}]\n")))
-    assert result.problems == []
-    assert len(result.model.clusters) == 1  # a warning does not stop rendering
-    [warning] = result.model.warnings
-    assert (warning.rule, warning.level) == ("secret-keys", "warning")
-    assert warning.text().startswith("clusters/web1.yaml:9:29: spec.roles[0].secretKeys[0].value: "
-                                     "plaintext secret key 'pw' is not rendered")
-    assert "hunter2" not in warning.text()
+    assert result.texts == [
+        "clusters/web1.yaml:9:29: spec.roles[0].secretKeys[0].value: plaintext secret key 'pw' must not be in Git "
+        "(the value is not shown); keep it in a Secret and reference that (spec.connections.secrets or a role "
+        "secret), managed with Sealed Secrets, SOPS or External Secrets"]
+    assert result.problems[0].rule == "secret-keys"
+    assert result.model.clusters == [] and result.model.warnings == []
 
 
 def test_secret_prefix_role_secret_passes_with_prefix(kd):
@@ -521,4 +522,5 @@ def test_every_rule_has_a_failing_case_here():
     tested |= {"min-resources", "min-storage", "secret-keys", "config-labels", "duplicate-object",
                "extra-objects"}  # own tests above (extra-objects: test_input_parity.py)
     tested |= {"production-annotations", "network-policy-peers"}  # tests/test_production.py
+    tested |= {"env-names", "encrypted-secret-keys", "url-credentials"}  # tests/test_rejections.py
     assert {rule.ID for rule in RULES} <= tested

@@ -112,6 +112,11 @@ def volumes_and_mounts(rc, role, config, agent: bool) -> tuple[list, list, list]
     return volumes, mounts, devices
 
 
+# The API server defaults every claim template's status (measured on kube-apiserver 1.36); written
+# out, Argo CD (which compares the templates as one list) does not show the StatefulSet OutOfSync.
+CLAIM_STATUS = {"phase": "Pending"}
+
+
 def claim_templates(role) -> list:
     templates = []
     storage = role.spec.get("storage")
@@ -120,14 +125,16 @@ def claim_templates(role) -> list:
                 "volumeMode": "Filesystem"}
         if storage.get("storageClassName"):
             spec["storageClassName"] = storage["storageClassName"]
-        templates.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "p"}, "spec": spec})
+        templates.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "p"}, "spec": spec,
+                          "status": dict(CLAIM_STATUS)})
     block = role.spec.get("blockStorage")
     if block:
         size = quantity_string(block.get("size") or "1Gi")
         for k in range(block["numDevices"]):
             templates.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": f"b{k}"},
                               "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}},
-                                       "storageClassName": block["storageClassName"], "volumeMode": "Block"}})
+                                       "storageClassName": block["storageClassName"], "volumeMode": "Block"},
+                              "status": dict(CLAIM_STATUS)})
     return templates
 
 

@@ -1,7 +1,7 @@
 """Semantic rules: KubeDirector's admission checks (spec section 4) and kdrender's own.
 
 One module per rule, as in yamllint: each has an ``ID``, a ``TARGET`` (``app``,
-``cluster`` or ``repo``) and a ``check`` function yielding ``(path, message)`` pairs.
+``cluster``, ``config`` or ``repo``, or a tuple of the first three) and a ``check`` function yielding ``(path, message)`` pairs.
 The module docstring is the rule's documentation (``kdrender rules`` prints it).
 """
 
@@ -74,6 +74,8 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
     app_unique_ids,
     cluster_app_exists,
     cluster_cardinality,
+    cluster_encrypted_keys,
+    cluster_env_names,
     cluster_labels,
     cluster_min_resources,
     cluster_min_storage,
@@ -91,17 +93,23 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
     config_production,
     repo_connections,
     repo_duplicates,
+    url_credentials,
 )
 
 RULES = [
     app_unique_ids, app_config_refs, app_role_image, app_min_storage, app_tty_stdin, app_dashboard_scheme,
     cluster_name, cluster_app_exists, cluster_roles, cluster_cardinality, cluster_labels, cluster_quantities,
     cluster_min_resources, cluster_storage, cluster_min_storage, cluster_shared_memory, cluster_secrets,
-    cluster_secret_keys, cluster_volume_projections, config_labels, extra_objects,
-    cluster_production, config_production,
-    repo_duplicates, repo_connections,
+    cluster_secret_keys, cluster_encrypted_keys, cluster_env_names, cluster_volume_projections, config_labels,
+    extra_objects, cluster_production, config_production,
+    repo_duplicates, repo_connections, url_credentials,
 ]
 
 
+def targets(rule) -> tuple:
+    """What a rule checks: ``TARGET`` is one of app, cluster, config, repo, or a tuple of them."""
+    return rule.TARGET if isinstance(rule.TARGET, tuple) else (rule.TARGET,)
+
+
 def rules_for(target: str) -> list:
-    return [rule for rule in RULES if rule.TARGET == target]
+    return [rule for rule in RULES if target in targets(rule)]

@@ -5,9 +5,15 @@ for systemd apps, the cgroup mounts.  KubeDirector: "Specified mountPath(p) for 
 invalid. It must be unique within the role." and "... It clashes with system generated mountPath."
 A claim used by more than one member needs ReadWriteMany or ReadOnlyMany access; that cannot be
 checked without a cluster.
+
+kdrender also refuses a mount path that is one of the role's persist directories (``/etc``,
+``/opt``, ... on a role with ``storage``): KubeDirector leaves those out of its check, and the API
+server then refuses the StatefulSet for a duplicate ``mountPath``.
 """
 
 import posixpath
+
+from ..resolve import persist_dirs
 
 ID = "volume-projections"
 TARGET = "cluster"
@@ -25,6 +31,9 @@ def check(ctx):
             system.add("/dev/shm")
         if systemd:
             system |= {"/sys/fs/cgroup", "/sys/fs/cgroup/systemd"}
+        app_role = ctx.app_role(role.get("id"))  # None: the app or role is missing (reported elsewhere)
+        persist = set(persist_dirs(app_role.get("configPackage"), app_role.get("persistDirs"))
+                      if role.get("storage") and app_role else ())
         seen = set()
         for j, projection in enumerate(role.get("volumeProjections") or []):
             mount = posixpath.normpath(projection.get("mountPath", ""))
@@ -33,4 +42,7 @@ def check(ctx):
                 yield path, f"Specified mountPath({projection.get('mountPath')}) for role({role.get('id')}) is invalid. It must be unique within the role."
             elif mount in system:
                 yield path, f"Specified mountPath({projection.get('mountPath')}) for role({role.get('id')}) is invalid. It clashes with system generated mountPath."
+            elif mount in persist:
+                yield path, (f"Specified mountPath({projection.get('mountPath')}) for role({role.get('id')}) is invalid. "
+                             f"It clashes with the persist directory {mount} that the role's storage is mounted on.")
             seen.add(mount)
