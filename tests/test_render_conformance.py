@@ -264,7 +264,8 @@ def test_app_container(rendered, version, name):
     statefulsets = by_name(objects, "StatefulSet")
     hs = mung(exp["name"])
     for r in exp["roles"]:
-        c = app_container(statefulsets[mung(f"{exp['name']}-{r['id']}")])
+        sts = statefulsets[mung(f"{exp['name']}-{r['id']}")]
+        c = app_container(sts)
         assert c["image"] == r["image"]
         assert c["resources"] == {k: {q: str(v) for q, v in vals.items()}
                                   for k, vals in raw_roles[r["id"]]["resources"].items()}
@@ -286,10 +287,14 @@ def test_app_container(rendered, version, name):
         else:
             assert command[2] == kd
             assert "readinessProbe" not in c
-        if exp["caps"]:
-            assert c["securityContext"] == {"capabilities": {"add": exp["caps"]}}
-        else:
-            assert "securityContext" not in c
+        # KubeDirector's capabilities.add (only when the app declares some), plus kdrender's safer
+        # defaults: NET_RAW dropped unless declared, never privileged
+        caps = {"add": exp["caps"]} if exp["caps"] else {}
+        if "NET_RAW" not in exp["caps"]:
+            caps["drop"] = ["NET_RAW"]
+        assert c["securityContext"] == {"capabilities": caps, "privileged": False}
+        assert "runAsNonRoot" not in c["securityContext"] and "readOnlyRootFilesystem" not in c["securityContext"]
+        assert sts["spec"]["template"]["spec"]["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
         assert c.get("tty", False) is exp["tty"] and c.get("stdin", False) is exp["tty"]
         assert "volumeDevices" not in c
         assert "livenessProbe" not in c and "command" not in c and "args" not in c
@@ -338,7 +343,8 @@ def test_init_container_and_claims(rendered, version, name):
         assert init["command"] == ["/bin/bash"]
         assert init["args"] == ["-c", init_script(r["dirs"])]
         assert init["resources"] == app_container(sts)["resources"]
-        assert init["securityContext"] == {"runAsUser": 0}
+        assert init["securityContext"] == {"runAsUser": 0, "allowPrivilegeEscalation": False, "privileged": False,
+                                           "capabilities": {"drop": ["NET_RAW"]}}
         assert init["volumeMounts"] == [{"name": "p", "mountPath": "/mnt"}]
         (claim,) = sts["spec"]["volumeClaimTemplates"]
         assert claim["metadata"] == {"name": "p"}  # no labels or annotations
