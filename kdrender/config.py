@@ -43,6 +43,7 @@ class Config:
     configcli_url: str = DEFAULT_CONFIGCLI_URL
     poll_seconds: int = 10
     allow_empty: bool = False
+    expose_ssh: bool = False
     source: str = ""
 
     def get(self, key: str, default=None):
@@ -86,6 +87,7 @@ def make_config(settings: dict | None, options: dict | None, source: str = "") -
         configcli_url=agent.get("configcliURL", DEFAULT_CONFIGCLI_URL),
         poll_seconds=agent.get("pollSeconds", 10),
         allow_empty=opts.get("allowEmpty", False),
+        expose_ssh=opts.get("exposeSSH", False),
         source=source,
         **kwargs,
     )

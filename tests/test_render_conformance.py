@@ -127,6 +127,10 @@ def raw_cluster(version: str, name: str) -> dict:
     return docs[0]
 
 
+# KubeDirector puts SSH on LoadBalancer/NodePort member Services; kdrender only when told to
+EXPOSE_SSH = "kdrender: {exposeSSH: true}\n"
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     """``rendered(version, file, config=None)`` -> the cluster's objects (cached per module)."""
@@ -359,8 +363,9 @@ def test_init_container_and_claims(rendered, version, name):
 
 @pytest.mark.parametrize("version,name", PARAMS)
 def test_member_services(rendered, version, name):
+    """KubeDirector's member Services (with kdrender.exposeSSH: true, KubeDirector's behaviour)."""
     exp = expected(version, name)
-    _, _, objects = rendered(version, name)
+    _, _, objects = rendered(version, name, EXPOSE_SSH)
     services = by_name(objects, "Service")
     statefulsets = by_name(objects, "StatefulSet")
     for r in exp["roles"]:
@@ -423,7 +428,7 @@ def test_storage_class_of_the_role_wins(tmp_path):
 def test_default_service_type(rendered, version, name, service_type):
     """kdrender.yaml defaultServiceType is the member Service type; the headless Service is unaffected."""
     exp = expected(version, name)
-    _, _, objects = rendered(version, name, f"defaultServiceType: {service_type}\n")
+    _, _, objects = rendered(version, name, f"defaultServiceType: {service_type}\n{EXPOSE_SSH}")
     hs = mung(exp["name"])
     for svc in of_kind(objects, "Service"):
         if svc["metadata"]["name"] == hs:

@@ -46,3 +46,82 @@ def test_every_pod_and_container_of_the_examples(tmp_path):
             assert "NET_RAW" in context["capabilities"]["drop"]
             seen_caps = seen_caps or bool(context["capabilities"].get("add"))
     assert seen_caps, "the examples include an app with declared capabilities (Cassandra)"
+
+
+# --------------------------------------------------------------------------------------------------
+# SSH exposure (kdrender.exposeSSH)
+
+def _member_services(root):
+    from render_helpers import of_kind, render
+
+    return {s["metadata"]["name"]: s for _, _, objects in render(root) for s in of_kind(objects, "Service")
+            if s["spec"].get("clusterIP") != "None"}
+
+
+def _ports(service) -> list:
+    return [p["port"] for p in service["spec"]["ports"]]
+
+
+def _with_option(root, option: str):
+    """``root``'s kdrender.yaml with ``option`` (``key: value`` YAML) set under ``kdrender:``."""
+    import yaml
+
+    path = root / "kdrender.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config.setdefault("kdrender", {}).update(yaml.safe_load(option))
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return root
+
+
+def test_ssh_is_not_on_external_member_services_by_default(tmp_path):
+    from render_helpers import project_repo
+
+    default = _member_services(project_repo(tmp_path / "default"))
+    exposed = _member_services(_with_option(project_repo(tmp_path / "exposed"), "exposeSSH: true"))
+    assert default.keys() == exposed.keys()
+    with_ssh = [name for name, svc in exposed.items() if 22 in _ports(svc) and svc["spec"]["type"] != "ClusterIP"]
+    assert len(with_ssh) >= 10, "the examples put SSH on most member Services"
+    for name in with_ssh:
+        assert exposed[name]["spec"]["type"] in ("LoadBalancer", "NodePort")
+        assert default[name]["spec"]["type"] == exposed[name]["spec"]["type"]
+        assert _ports(default[name]) == [p for p in _ports(exposed[name]) if p != 22]
+        assert "generic-ssh" not in [p["name"] for p in default[name]["spec"]["ports"]]
+    for name in set(exposed) - set(with_ssh):
+        assert default[name] == exposed[name]
+
+
+def test_explicit_false_is_the_default(tmp_path):
+    from render_helpers import project_repo
+
+    assert _member_services(_with_option(project_repo(tmp_path / "a"), "exposeSSH: false")) == \
+        _member_services(project_repo(tmp_path / "b"))
+
+
+@pytest.mark.parametrize("service_type,expose,expected_type,expected_ports", [
+    ("LoadBalancer", False, "ClusterIP", [22]),   # SSH-only role: in-cluster only
+    ("NodePort", False, "ClusterIP", [22]),
+    ("ClusterIP", False, "ClusterIP", [22]),      # never external: SSH stays
+    ("LoadBalancer", True, "LoadBalancer", [22]),  # KubeDirector's behaviour on request
+    ("NodePort", True, "NodePort", [22]),
+])
+def test_ssh_only_role(tmp_path, service_type, expose, expected_type, expected_ports):
+    from render_helpers import CONFORMANCE, conformance_repo
+
+    if not (CONFORMANCE / "v1beta1" / "clusters" / "cr-cluster-centos7.yaml").is_file():
+        pytest.skip("no conformance files")
+    config = f"defaultServiceType: {service_type}\nkdrender: {{exposeSSH: {str(expose).lower()}}}\n"
+    services = _member_services(conformance_repo(tmp_path, "v1beta1", "cr-cluster-centos7.yaml", config))
+    assert services
+    for svc in services.values():
+        assert svc["spec"]["type"] == expected_type
+        assert _ports(svc) == expected_ports
+        assert ("externalTrafficPolicy" in svc["spec"]) == (expected_type != "ClusterIP")
+
+
+def test_expose_ssh_must_be_a_boolean(tmp_path):
+    from render_helpers import project_repo, run_cli
+
+    root = _with_option(project_repo(tmp_path / "repo"), 'exposeSSH: "yes"')
+    result = run_cli("validate", str(root))
+    assert result.exit_code == 1
+    assert "kdrender.yaml" in result.output and "exposeSSH" in result.output
