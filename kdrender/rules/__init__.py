@@ -62,11 +62,14 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
     app_config_refs,
     app_dashboard_scheme,
     app_min_storage,
+    app_package_http,
     app_role_image,
     app_tty_stdin,
     app_unique_ids,
     cluster_app_exists,
     cluster_cardinality,
+    cluster_file_injections,
+    cluster_injection_http,
     cluster_labels,
     cluster_min_resources,
     cluster_min_storage,
@@ -88,6 +91,7 @@ RULES = [
     cluster_name, cluster_app_exists, cluster_roles, cluster_cardinality, cluster_labels, cluster_quantities,
     cluster_min_resources, cluster_storage, cluster_min_storage, cluster_shared_memory, cluster_secrets,
     cluster_secret_keys, cluster_volume_projections, config_labels,
+    app_package_http, cluster_file_injections, cluster_injection_http,  # agent inputs (issue 9)
     repo_duplicates, repo_connections,
 ]
 
