@@ -1045,43 +1045,32 @@ def test_package_download_that_keeps_failing_is_config_error(pod):
     assert len(pod.lines("curl-args.log")) == 2 and not pod.ready()
 
 
-def _timed_out(pod) -> None:
+def _without_usable_timeout(pod) -> None:
+    """An image without timeout(1), or with busybox's old `timeout -t` form."""
+    (pod.bin / "timeout").write_text("#!/bin/sh\necho 'timeout: invalid option -- k' >&2\nexit 125\n")
+    (pod.bin / "timeout").chmod(0o755)
+
+
+@pytest.mark.parametrize("how", ["timeout", "watchdog"])
+def test_configure_runs_under_a_time_limit(tmp_path, shell, how):
+    pod = Pod(tmp_path, shell)
+    if how == "watchdog":
+        _without_usable_timeout(pod)
+    pod.set_role("controller", configure_timeout=1)
+    pod.publish(CLUSTER)
+    (pod.fake / "sleep.configure").write_text("30")
+    started = time.monotonic()
+    result = pod.run()
+    assert result.returncode == 1 and time.monotonic() - started < 20
+    assert f"time limit 1s ({how})" in result.stdout
     assert pod.state() == "config error: configure timed out after 1s"
     assert pod.read("/opt/guestconfig/configure.status") == f"{pod.container_id()}=124"
     assert not pod.ready()
 
 
-def test_configure_runs_under_a_time_limit(tmp_path, shell):
-    pod = Pod(tmp_path, shell)
-    pod.set_role("controller", configure_timeout=1)
-    pod.publish(CLUSTER)
-    (pod.fake / "sleep.configure").write_text("30")
-    started = time.monotonic()
-    result = pod.run()
-    assert result.returncode == 1 and time.monotonic() - started < 20
-    assert "time limit 1s (timeout)" in result.stdout
-    _timed_out(pod)
-
-
-def test_configure_time_limit_without_a_usable_timeout_command(tmp_path, shell):
-    """Images without timeout(1), or with busybox's old `timeout -t`: a shell watchdog."""
-    pod = Pod(tmp_path, shell)
-    (pod.bin / "timeout").write_text("#!/bin/sh\necho 'timeout: invalid option -- k' >&2\nexit 125\n")
-    (pod.bin / "timeout").chmod(0o755)
-    pod.set_role("controller", configure_timeout=1)
-    pod.publish(CLUSTER)
-    (pod.fake / "sleep.configure").write_text("30")
-    started = time.monotonic()
-    result = pod.run()
-    assert result.returncode == 1 and time.monotonic() - started < 20
-    assert "time limit 1s (watchdog)" in result.stdout
-    _timed_out(pod)
-
-
 def test_configure_within_the_time_limit(tmp_path, shell):
     pod = Pod(tmp_path, shell)
-    (pod.bin / "timeout").write_text("#!/bin/sh\nexit 125\n")  # the watchdog must not fire either
-    (pod.bin / "timeout").chmod(0o755)
+    _without_usable_timeout(pod)  # the watchdog must not fire either
     pod.set_role("controller", configure_timeout=5)
     pod.publish(CLUSTER)
     ok(pod.run())
@@ -1130,7 +1119,7 @@ def test_json_check_accepts_what_kdrender_renders(tmp_path):
     for awk in awks:
         wrapper = tmp_path / "bin" / "awk"
         wrapper.parent.mkdir(exist_ok=True)
-        wrapper.write_text(f'#!/bin/sh\nexec {" ".join(shutil.which(awk[0]) and [shutil.which(awk[0])] + awk[1:])} "$@"\n')
+        wrapper.write_text(f'#!/bin/sh\nexec {" ".join([shutil.which(awk[0]), *awk[1:]])} "$@"\n')
         wrapper.chmod(0o755)
         for name in docs:
             proc = subprocess.run(["sh", "-c", function + f'valid_json "{tmp_path / name}"'],
