@@ -21,6 +21,8 @@ KD_DEFAULTS = {
 # The configcli release KubeDirector bundles in its image (Makefile: configcli v0.8).
 DEFAULT_CONFIGCLI_URL = "https://github.com/bluek8s/configcli/archive/v0.8.tar.gz"
 DEFAULT_KUBERNETES_VERSION = (1, 29)
+# How long the agent lets `startscript --configure` run before a config error (0: no limit).
+DEFAULT_CONFIGURE_TIMEOUT = 3600
 
 # The first Kubernetes version whose API server knows (and defaults) a field kdrender writes;
 # for older targets the field is left out.
@@ -44,7 +46,9 @@ class Config:
     agent: bool = True
     configcli_url: str = DEFAULT_CONFIGCLI_URL
     poll_seconds: int = 10
+    configure_timeout: int = DEFAULT_CONFIGURE_TIMEOUT
     allow_empty: bool = False
+    expose_ssh: bool = False
     source: str = ""
     production: Production = field(default_factory=Production)  # PDB, NetworkPolicy, spread, priority, probe
 
@@ -88,7 +92,9 @@ def make_config(settings: dict | None, options: dict | None, source: str = "") -
         agent=agent.get("enabled", True),
         configcli_url=agent.get("configcliURL", DEFAULT_CONFIGCLI_URL),
         poll_seconds=agent.get("pollSeconds", 10),
+        configure_timeout=agent.get("configureTimeoutSeconds", DEFAULT_CONFIGURE_TIMEOUT),
         allow_empty=opts.get("allowEmpty", False),
+        expose_ssh=opts.get("exposeSSH", False),
         source=source,
         production=from_options(opts),
         **kwargs,

@@ -143,9 +143,11 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict |
             continue
         ctx = AppContext(checked)
         found = [p for rule in rules_for("app") for p in _run(rule, ctx, checked)]
-        problems.extend(found)
+        errors = [p for p in found if p.level == "error"]
+        problems.extend(errors)
+        model.warnings.extend(p for p in found if p.level != "error")  # a warning does not drop the app
         app_ctxs.append(ctx)
-        if not found and checked.name not in model.apps:
+        if not errors and checked.name not in model.apps:
             model.apps[checked.name] = App(checked.name, checked.file, default_app(ctx.spec))
 
     extras = _extras(repo, default_namespace, problems)

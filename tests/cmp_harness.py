@@ -479,9 +479,13 @@ def render_cli(repo: Path | str, files: list, runtime: Runtime | None = None) ->
     """Objects printed by ``kdrender render FILES --repo REPO`` (the reference for generate's output).
 
     With ``runtime``, the same kdrender installation the plugin runs from is used (run as this
-    process's user), so both sides render with the same code even if the source changes meanwhile.
+    process's user), so both sides render with the same code even if the source changes meanwhile;
+    except for the sidecar image's venv, which holds only what ``generate`` imports (no click):
+    then this interpreter's kdrender renders the reference.
     """
-    argv = [str(Path(runtime.bin_dir) / "kdrender")] if runtime else [sys.executable, "-m", "kdrender"]
+    has_cli = runtime is not None and subprocess.run([runtime.python, "-c", "import click"],
+                                                     capture_output=True, timeout=60).returncode == 0
+    argv = [str(Path(runtime.bin_dir) / "kdrender")] if has_cli else [sys.executable, "-m", "kdrender"]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.run([*argv, "render", *[str(f) for f in files], "--repo", str(repo)],
                           cwd=repo, env=env, capture_output=True, text=True, timeout=120)

@@ -40,6 +40,13 @@ DOMAIN = "kdhs-7xq2m.analytics.svc.cluster.local"
 SHELLS = {"bash": ["bash"], "dash": ["dash"], "busybox": ["busybox", "sh"]}
 
 FAKE_CURL = r"""#!/bin/sh
+echo "$*" >> "$KD_FAKE/curl-args.log"
+n=$(cat "$KD_FAKE/curl-failures" 2>/dev/null || echo 0)
+if [ "$n" -gt 0 ]; then
+    echo $((n - 1)) > "$KD_FAKE/curl-failures"
+    echo "curl: (7) Failed to connect" >&2
+    exit 7
+fi
 url= out=
 while [ $# -gt 0 ]; do
     case $1 in
@@ -88,6 +95,9 @@ echo "$* [gen=$gen]" >> "$KD_FAKE/startscript.log"
 echo "stdout $1"
 echo "stderr $1" >&2
 event=${1#--}
+if [ -f "$KD_FAKE/sleep.$event" ]; then
+    sleep "$(cat "$KD_FAKE/sleep.$event")"
+fi
 if [ -f "$KD_FAKE/rc.$event" ]; then
     exit "$(cat "$KD_FAKE/rc.$event")"
 fi
@@ -131,7 +141,7 @@ def tgz(files: dict) -> bytes:
 
 
 def role_env(role: str, package: str = "file:///opt/kd-packages/app.tgz", new_layout: bool = True,
-             events: str = "all", systemd: bool = False, poll: int = 0) -> str:
+             events: str = "all", systemd: bool = False, poll: int = 0, configure_timeout: int = 0) -> str:
     values = {
         "KD_ROLE": role,
         "KD_PACKAGE_URL": package,
@@ -140,6 +150,7 @@ def role_env(role: str, package: str = "file:///opt/kd-packages/app.tgz", new_la
         "KD_SYSTEMD": "true" if systemd else "false",
         "KD_CONFIGCLI_URL": "https://tools.example/configcli.tgz",
         "KD_POLL_SECONDS": str(poll),
+        "KD_CONFIGURE_TIMEOUT": str(configure_timeout),
     }
     return "".join(f"{k}='{v}'\n" for k, v in values.items())
 
@@ -236,6 +247,7 @@ class Pod:
             "KD_POD_NAME": self.pod,
             "KD_FAKE": str(self.fake),
             "KD_PEER_WAIT_SECONDS": "0",
+            "KD_FETCH_BACKOFF": "0",  # downloads are retried without waiting
         }
         if oneshot:
             env["KD_ONESHOT"] = "1"
@@ -590,9 +602,10 @@ def test_role_without_package_only_injects_files(tmp_path, shell):
     assert conf.stat().st_uid == os.getuid() and conf.stat().st_gid == os.getgid()
     assert pod.read("/srv/www/banner.txt") == "hello\n"
     root = pod.root
-    assert f"mkdir -p {root}/etc/gw && cd {root}/etc/gw && curl -L https://files.example/conf/gw.conf " \
-           f"-o {root}/etc/gw/gw.conf && chmod 640 {root}/etc/gw/gw.conf && chown {user} {root}/etc/gw/gw.conf " \
-           f"&& chgrp {group} {root}/etc/gw/gw.conf" in result.stdout
+    assert f"mkdir -p {root}/etc/gw && cd {root}/etc/gw && curl -L --fail -o {root}/etc/gw/gw.conf -- " \
+           f"https://files.example/conf/gw.conf && chmod 640 {root}/etc/gw/gw.conf && chown -- {user} " \
+           f"{root}/etc/gw/gw.conf && chgrp -- {group} {root}/etc/gw/gw.conf" in result.stdout
+    assert pod.lines("curl-args.log")[0] == f"-L --fail -o {root}/etc/gw/gw.conf -- https://files.example/conf/gw.conf"
     assert pod.ready() and pod.state() == "configured"
     assert not pod.path("/etc/guestconfig").exists()
     assert not pod.path("/opt/guestconfig").exists()
@@ -619,11 +632,15 @@ def test_failed_injection_is_config_error(tmp_path, shell):
     pod.set_role("controller")
     (pod.agent_dir / "controller.injections").write_text("https://files.example/missing\t/etc/app\t644\t\t\n")
     pod.publish(CLUSTER)
-    assert pod.run().returncode != 0
+    result = pod.run(KD_FETCH_ATTEMPTS=3)
+    assert result.returncode != 0
     assert pod.state() == ("config error: failed requested file injections: "
                            f"file injection ({pod.root}/etc/app/missing) failed with exit status 37")
     assert not pod.ready()
-    assert pod.startscript_calls() == [] and len(pod.calls()) == 1
+    # tried KD_FETCH_ATTEMPTS times before the config error
+    assert pod.startscript_calls() == [] and len(pod.calls()) == 3
+    assert "download of https://files.example/missing failed (exit status 37, attempt 2 of 3); retrying in 0s" \
+        in result.stdout
 
 
 # -- watching the ConfigMap ----------------------------------------------------------------
@@ -965,3 +982,146 @@ def test_poststart_launch_line_returns_at_once(tmp_path):
     log = pod.read("/tmp/kd-agent.log").splitlines()
     assert log and all(TIMESTAMP.match(line) for line in log)
     assert pod.startscript_calls() == ["--configure [gen=1]"]
+
+
+# -- input hardening (issue 9) ----------------------------------------------------------------
+
+
+def test_every_download_passes_double_dash_and_fails_on_http_errors(pod):
+    ok(pod.run())
+    args = pod.lines("curl-args.log")
+    assert args == [
+        f"-L --fail -o {pod.root}/tmp/configcli.tgz -- https://tools.example/configcli.tgz",
+        "-L --fail -o appconfig.tgz -- file:///opt/kd-packages/app.tgz",
+    ]
+
+
+def test_chown_and_chgrp_get_double_dash(tmp_path, shell):
+    pod = Pod(tmp_path, shell, pod="kdss-gw-0")
+    pod.set_role("gateway", package="")
+    for name in ("chown", "chgrp"):
+        (pod.bin / name).write_text(f'#!/bin/sh\necho "{name} $*" >> "$KD_FAKE/calls.log"\n')
+        (pod.bin / name).chmod(0o755)
+    (pod.agent_dir / "gateway.injections").write_text("https://files.example/a.conf\t/etc/gw\t\tspark\tusers\n")
+    (pod.fake / "urls/files.example").mkdir(parents=True)
+    (pod.fake / "urls/files.example/a.conf").write_text("x\n")
+    pod.publish({"gateway": ["kdss-gw-0"]})
+    ok(pod.run(oneshot=False))
+    dest = f"{pod.root}/etc/gw/a.conf"
+    assert pod.calls()[1:] == [f"chown -- spark {dest}", f"chgrp -- users {dest}"]
+
+
+@pytest.mark.parametrize("fields", [
+    "https://files.example/a.conf\t/etc/gw\t\t-R\t",
+    "https://files.example/a.conf\t/etc/gw\t\t\t--reference=/etc/shadow",
+    "https://files.example/-rf\t/etc/gw\t\t\t",
+])
+def test_option_like_owner_group_or_file_name_is_refused(tmp_path, shell, fields):
+    pod = Pod(tmp_path, shell, pod="kdss-gw-0")
+    pod.set_role("gateway", package="")
+    (pod.agent_dir / "gateway.injections").write_text(fields + "\n")
+    pod.publish({"gateway": ["kdss-gw-0"]})
+    assert pod.run(oneshot=False).returncode == 1
+    assert pod.state().startswith("config error: failed requested file injections: ")
+    assert "starting with '-' is refused" in pod.state()
+    assert pod.calls() == [] and not pod.ready()
+
+
+def test_downloads_are_retried_with_backoff(pod):
+    (pod.fake / "curl-failures").write_text("2")  # the configcli download fails twice, then works
+    result = pod.run(KD_FETCH_BACKOFF=1)
+    ok(result)
+    assert pod.ready() and pod.startscript_calls() == ["--configure [gen=1]"]
+    assert pod.calls().count("curl -L https://tools.example/configcli.tgz -o /tmp/configcli.tgz") == 1  # 1 success
+    assert len(pod.lines("curl-args.log")) == 4  # 3 configcli attempts + the package
+    assert "attempt 1 of 5); retrying in 1s" in result.stdout
+    assert "attempt 2 of 5); retrying in 2s" in result.stdout
+
+
+def test_package_download_that_keeps_failing_is_config_error(pod):
+    (pod.fake / "curl-failures").write_text("99")
+    assert pod.run(KD_FETCH_ATTEMPTS=2).returncode == 1
+    assert pod.state() == "config error: execution of app config failed: configcli setup failed"
+    assert len(pod.lines("curl-args.log")) == 2 and not pod.ready()
+
+
+def _without_usable_timeout(pod) -> None:
+    """An image without timeout(1), or with busybox's old `timeout -t` form."""
+    (pod.bin / "timeout").write_text("#!/bin/sh\necho 'timeout: invalid option -- k' >&2\nexit 125\n")
+    (pod.bin / "timeout").chmod(0o755)
+
+
+@pytest.mark.parametrize("how", ["timeout", "watchdog"])
+def test_configure_runs_under_a_time_limit(tmp_path, shell, how):
+    pod = Pod(tmp_path, shell)
+    if how == "watchdog":
+        _without_usable_timeout(pod)
+    pod.set_role("controller", configure_timeout=1)
+    pod.publish(CLUSTER)
+    (pod.fake / "sleep.configure").write_text("30")
+    started = time.monotonic()
+    result = pod.run()
+    assert result.returncode == 1 and time.monotonic() - started < 20
+    assert f"time limit 1s ({how})" in result.stdout
+    assert pod.state() == "config error: configure timed out after 1s"
+    assert pod.read("/opt/guestconfig/configure.status") == f"{pod.container_id()}=124"
+    assert not pod.ready()
+
+
+def test_configure_within_the_time_limit(tmp_path, shell):
+    pod = Pod(tmp_path, shell)
+    _without_usable_timeout(pod)  # the watchdog must not fire either
+    pod.set_role("controller", configure_timeout=5)
+    pod.publish(CLUSTER)
+    ok(pod.run())
+    assert pod.ready() and pod.read("/opt/guestconfig/configure.status") == f"{pod.container_id()}=0"
+
+
+@pytest.mark.parametrize("text", ['{"gen":[1}', '{"gen":1,}', "", '{"gen":"1"} trailing', "[1 2]"])
+def test_invalid_configmeta_is_config_error_never_ready(tmp_path, shell, text):
+    pod = Pod(tmp_path, shell)
+    pod.set_role("controller")
+    pod.publish(CLUSTER, overrides={"configmeta.json": text})
+    assert pod.run().returncode == 1
+    assert pod.state() == "config error: execution of app config failed: configmeta for kdss-ctrl-0 is not valid JSON"
+    assert not pod.ready() and pod.startscript_calls() == []
+    assert not pod.path("/etc/guestconfig/configmeta.json").exists()
+
+
+def test_invalid_configmeta_update_is_not_applied(configured):
+    pod = configured
+    pod.resolvable("kdss-wrk-2")
+    members = {"controller": ["kdss-ctrl-0"], "worker": ["kdss-wrk-0", "kdss-wrk-1", "kdss-wrk-2"]}
+    pod.publish(members, overrides={"configmeta.json": '{"gen":"2"'})
+    result = pod.run()
+    ok(result)
+    assert "is not valid JSON: not applied" in result.stdout
+    assert pod.read("/etc/guestconfig/configmeta.json") == pod.pod_json("kdss-ctrl-0", "1")
+    assert pod.startscript_calls() == ["--configure [gen=1]"]  # no notification on a broken document
+    pod.publish(members, gen="3")
+    ok(pod.run())
+    assert pod.read("/etc/guestconfig/configmeta.json") == pod.pod_json("kdss-ctrl-0", "3")
+    assert pod.startscript_calls()[1:] == [add("addnodes", "worker", ["kdss-wrk-2"], "3")]
+
+
+def test_json_check_accepts_what_kdrender_renders(tmp_path):
+    """valid_json agrees with Python's parser on configmeta-like documents, under each awk."""
+    docs = {
+        "ok-1": json.dumps({"a": [1, -2.5e3, True, False, None, "x\"y\\z\u00e9\n", {"b": {}}], "c": []}),
+        "ok-2": json.dumps({"nodegroups": {"1": {"roles": {"w": {"fqdns": [f"h{i}" for i in range(300)]}}}}}),
+        "bad-1": '{"a":01}', "bad-2": '{"a":"\\q"}', "bad-3": '{"a" 1}', "bad-4": "[V]", "bad-5": '{"a":[1,]}',
+    }
+    for name, text in docs.items():
+        (tmp_path / name).write_text(text)
+    script = SCRIPT.read_text()
+    function = script[script.index("valid_json() {"):script.index("\n}\n", script.index("valid_json() {")) + 3]
+    awks = [["awk"]] + ([["busybox", "awk"]] if shutil.which("busybox") else [])
+    for awk in awks:
+        wrapper = tmp_path / "bin" / "awk"
+        wrapper.parent.mkdir(exist_ok=True)
+        wrapper.write_text(f'#!/bin/sh\nexec {" ".join([shutil.which(awk[0]), *awk[1:]])} "$@"\n')
+        wrapper.chmod(0o755)
+        for name in docs:
+            proc = subprocess.run(["sh", "-c", function + f'valid_json "{tmp_path / name}"'],
+                                  env={"PATH": f"{wrapper.parent}:/usr/bin:/bin"}, capture_output=True, text=True)
+            assert (proc.returncode == 0) == name.startswith("ok"), (awk, name, proc.stderr)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -465,7 +466,11 @@ def test_every_deploy_file_is_checked():
 # --------------------------------------------------------------------------------------------------
 # Dockerfile and .dockerignore
 
-ALLOWED_IN_IMAGE = re.compile(r"^(pyproject\.toml|README\.md|plugin\.yaml|kdrender/.+)$")
+ALLOWED_IN_IMAGE = re.compile(r"^(pyproject\.toml|README\.md|plugin\.yaml|requirements/(sidecar|build)\.txt|kdrender/.+)$")
+CONTEXT_SOURCES = {"pyproject.toml", "README.md", "kdrender", "plugin.yaml", "requirements/sidecar.txt",
+                   "requirements/build.txt"}
+REQUIREMENTS = PROJECT / "requirements"
+BASE_IMAGE = re.compile(r"python:3\.\d+\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?")
 
 
 @pytest.fixture(scope="module")
@@ -473,31 +478,117 @@ def dockerfile() -> list:
     return h.parse_dockerfile(h.DOCKERFILE.read_text(encoding="utf-8"))
 
 
+def stages(dockerfile: list) -> list:
+    """The instructions of each stage (FROM first)."""
+    out: list = []
+    for ins in dockerfile:
+        if ins.cmd == "FROM":
+            out.append([])
+        out[-1].append(ins)
+    return out
+
+
+def pip_installs(dockerfile: list) -> list:
+    runs = " && ".join(i.value for i in dockerfile if i.cmd == "RUN")
+    return [c.strip() for c in re.split(r"&&|;", runs) if re.search(r"\bpip\b.*\b(install|wheel)\b", c)]
+
+
+def test_no_syntax_directive():
+    """BuildKit pulls the frontend image a `# syntax=` parser directive names, at every build."""
+    for line in h.DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        assert not re.match(r"#\s*syntax\s*=", line, re.I), line
+
+
 def test_dockerfile_rules(dockerfile):
+    build, runtime = stages(dockerfile)  # a build stage and the runtime stage, nothing else
+    images = [i.value.split()[0] for i in (build[0], runtime[0])]
+    for image in images:
+        assert BASE_IMAGE.fullmatch(image), f"base image {image!r} must be pinned to a full Python version (DL3006/DL3007)"
+    assert images[0] == images[1], "both stages use the same Python (the venv's interpreter path)"
+    assert build[0].value.split()[1:] == ["AS", "build"]
     cmds = [i.cmd for i in dockerfile]
-    froms = [i for i in dockerfile if i.cmd == "FROM"]
-    assert len(froms) == 1, "one stage: nothing built elsewhere needs copying in"
-    image = froms[0].value.split()[0]
-    assert re.fullmatch(r"python:3\.\d+\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?", image), \
-        f"base image {image!r} must be pinned to a full Python version (DL3006/DL3007)"
-    assert "ENTRYPOINT" not in cmds and "CMD" not in cmds, "the sidecar's command is argocd-cmp-server"
-    users = [i for i in dockerfile if i.cmd == "USER"]
+    assert "ENTRYPOINT" not in cmds and "ADD" not in cmds
+    # the CMD Argo CD expects, never the base image's (python3)
+    (cmd,) = [i for i in runtime if i.cmd == "CMD"]
+    assert json.loads(cmd.value) == [CMP_SERVER]
+    users = [i for i in runtime if i.cmd == "USER"]
     assert users and users[-1].value == str(h.CMP_UID), "the last USER is 999 (DL3002)"
     last_run = max(n for n, i in enumerate(dockerfile) if i.cmd == "RUN")
     assert dockerfile.index(users[-1]) > last_run, "USER 999 comes after every install step"
-    copies = [h.copy_parts(i.value) for i in dockerfile if i.cmd in ("COPY", "ADD")]
-    assert "ADD" not in cmds, "COPY, not ADD"
-    sources = {os.path.normpath(s) for _, srcs, _ in copies for s in srcs}
-    assert sources <= {"pyproject.toml", "README.md", "kdrender", "plugin.yaml"}, sources
-    assert [dest for _, srcs, dest in copies if srcs == ["plugin.yaml"]] == [PLUGIN_CONFIG]
-    runs = " ".join(i.value for i in dockerfile if i.cmd == "RUN")
-    assert "pip install" in runs
-    for pip in re.findall(r"pip install[^&;]*", runs):
+    # the build context: only what the image needs
+    copies = [h.copy_parts(i.value) for i in dockerfile if i.cmd == "COPY"]
+    sources = {os.path.normpath(s) for flags, srcs, _ in copies if not flags for s in srcs}
+    assert sources <= CONTEXT_SOURCES, sources
+    # the runtime stage: the venv from the build stage and plugin.yaml; no source in any of its layers
+    runtime_copies = [h.copy_parts(i.value) for i in runtime if i.cmd == "COPY"]
+    assert sorted((flags, srcs, dest) for flags, srcs, dest in runtime_copies) == sorted([
+        (["--from=build"], ["/opt/kdrender"], "/opt/kdrender"), ([], ["plugin.yaml"], PLUGIN_CONFIG)])
+    runtime_runs = " ".join(i.value for i in runtime if i.cmd == "RUN")
+    assert not re.search(r"\bpip\b", runtime_runs.replace("site-packages/pip", "").replace("/bin/pip", "")), \
+        "nothing is installed in the runtime stage"
+    for gone in ("site-packages/pip", "site-packages/setuptools", "/usr/local/bin/pip"):
+        assert gone in runtime_runs, f"the runtime stage removes the base image's {gone}"
+    # issue 12: the standard library and the venv are byte-compiled in the runtime image itself
+    compile_ = re.search(r"python -m compileall ([^&]*)", runtime_runs)
+    assert compile_, "the runtime stage byte-compiles"
+    args = compile_.group(1)
+    assert "--invalidation-mode unchecked-hash" in args, ".pycs that no layer mtime can invalidate"
+    assert re.search(r"/usr/local/lib/python3\.\d+\b", args) and "/opt/kdrender" in args
+    assert ("PYTHONDONTWRITEBYTECODE", "1") in [kv for i in runtime if i.cmd == "ENV" for kv in h.parse_env(i.value).items()]
+    # the installs: wheels only, no cache, hashed pins, kdrender without its dependencies
+    build_runs = " ".join(i.value for i in build if i.cmd == "RUN")
+    assert "python -m venv --without-pip /opt/kdrender" in build_runs, "no pip or setuptools in the runtime venv"
+    installs = pip_installs(build)
+    assert len(installs) == 4, installs
+    for pip in installs:
         assert "--no-cache-dir" in pip, "pip keeps no cache (DL3042)"
         assert "--only-binary=:all:" in pip, "wheels only: nothing compiled, no compiler needed"
-    assert not re.search(r"\b(apt-get|apt|apk|yum|dnf)\b.*\binstall\b", runs), "no system packages (no compiler)"
-    assert not re.search(r"\b(gcc|g\+\+|clang|build-essential|make)\b", runs)
-    assert "sudo" not in runs and "curl" not in runs and "wget" not in runs
+        assert "--no-deps" in pip
+    hashed = [pip for pip in installs if " -r " in pip]
+    assert sorted(re.search(r"-r (\S+)", pip).group(1) for pip in hashed) == ["requirements/build.txt",
+                                                                             "requirements/sidecar.txt"]
+    assert all("--require-hashes" in pip for pip in hashed)
+    (sidecar,) = [pip for pip in hashed if "sidecar.txt" in pip]
+    assert "--python /opt/kdrender/bin/python" in sidecar, "the pins go into the runtime venv"
+    (wheel,) = [pip for pip in installs if re.search(r"kdrender-\S*\.whl", pip)]
+    assert "--python /opt/kdrender/bin/python" in wheel
+    assert not re.search(r"\b(apt-get|apt|apk|yum|dnf)\b.*\binstall\b", build_runs + runtime_runs)
+    assert not re.search(r"\b(gcc|g\+\+|clang|build-essential|make)\b", build_runs + runtime_runs)
+    for word in ("sudo", "curl", "wget"):
+        assert word not in build_runs + runtime_runs
+
+
+def _pins(path: Path) -> dict:
+    """{name: (version, [hashes])} of a pip-compile --generate-hashes file."""
+    text = path.read_text(encoding="utf-8")
+    pins = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", text):
+        head = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", block)
+        if head:
+            pins[head.group(1).lower().replace("_", "-")] = (head.group(2), re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
+    requirement_lines = [line for line in text.splitlines() if line and not line.startswith((" ", "#"))]
+    assert len(requirement_lines) == len(pins), f"{path.name}: every requirement is pinned with =="
+    return pins
+
+
+def test_hashed_pins_are_what_generate_imports():
+    sidecar = _pins(REQUIREMENTS / "sidecar.txt")
+    build = _pins(REQUIREMENTS / "build.txt")
+    for name, (version, hashes) in {**sidecar, **build}.items():
+        assert hashes, f"{name}=={version} has no --hash"
+    assert {"pyyaml", "jsonschema"} <= set(sidecar), "generate imports PyYAML, and jsonschema on cache misses"
+    assert "click" not in sidecar, "generate never imports click; the image installs kdrender with --no-deps"
+    assert {"pip", "setuptools", "wheel"}.isdisjoint(sidecar)
+    assert set(build) == {"setuptools"}
+    text = (PROJECT / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'requires = \["setuptools[^"]*"\]', text), "the build backend is what build.txt pins"
+    update = REQUIREMENTS / "update.sh"
+    script = update.read_text(encoding="utf-8")
+    assert "--generate-hashes" in script and "sidecar" in script and "build" in script
+    for name in ("sidecar", "build"):
+        assert f"pip-compile" in (REQUIREMENTS / f"{name}.txt").read_text(encoding="utf-8")
 
 
 def test_dockerignore_allows_only_what_the_image_needs(dockerfile):
@@ -506,12 +597,42 @@ def test_dockerignore_allows_only_what_the_image_needs(dockerfile):
     assert outside == [], f"the build context holds more than the image needs: {outside}"
     assert not [f for f in context if "__pycache__" in f or f.endswith((".pyc", ".pyo"))]
     assert not [f for f in context if f.startswith(("tests/", "clusters/", "catalog/", "golden/", ".git"))]
-    for _, sources, _ in [h.copy_parts(i.value) for i in dockerfile if i.cmd == "COPY"]:
+    for flags, sources, _ in [h.copy_parts(i.value) for i in dockerfile if i.cmd == "COPY"]:
+        if flags:
+            continue  # --from=build
         for src in sources:
             src = os.path.normpath(src)
             assert any(f == src or f.startswith(src + "/") for f in context), \
                 f"COPY {src}: not in the build context (missing file or excluded by .dockerignore)"
     assert "kdrender/schemas/RepoConfig.json" in context and "kdrender/agent/kd-agent.sh" in context
+
+
+def test_sidecar_probes_and_memory_limit(kubectl, plugin, tmp_path):
+    """Argo CD's CMP server has no HTTP port: the probes connect to its unix socket."""
+    import socket
+
+    objects = kustomize(kubectl, ARGOCD)
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    (sidecar,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "kdrender"]
+    assert sidecar["resources"]["limits"]["memory"] == "512Mi"
+    assert "readinessProbe" not in sidecar, "an unready sidecar would take the whole repo-server out of service"
+    socket_path = f"{PLUGIN_DIR}/{plugin.full_name}.sock"
+    for kind in ("startupProbe", "livenessProbe"):
+        command = sidecar[kind]["exec"]["command"]
+        assert command[0] == "/opt/kdrender/bin/python" and socket_path in command[-1], kind
+        assert sidecar[kind]["timeoutSeconds"] >= 1
+    # the probe's code, pointed at a socket here: fails without a listener, passes with one
+    code = sidecar["livenessProbe"]["exec"]["command"][-1]
+    here = str(tmp_path / "p.sock")
+    probe = [sys.executable, *sidecar["livenessProbe"]["exec"]["command"][1:-1], code.replace(socket_path, here)]
+    assert subprocess.run(probe, capture_output=True, timeout=30).returncode != 0
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(here)
+    server.listen(1)
+    try:
+        assert subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+    finally:
+        server.close()
 
 
 @pytest.mark.slow
@@ -530,10 +651,21 @@ def test_dockerfile_install_steps_and_generate_as_cmp_user(tmp_path):
         "the console script runs the venv's interpreter directly (no shim)"
     site = list(venv.glob("lib/python3.*/site-packages"))
     assert len(site) == 1
-    package = site[0] / "kdrender"
+    site = site[0]
+    package = site / "kdrender"
     assert (package / "agent" / "kd-agent.sh").is_file() and list((package / "schemas").glob("*.json"))
-    assert not (site[0] / "tests").exists() and not list(site[0].glob("cmp_harness*")), "no tests in the image"
-    assert not (install.path("/src")).exists(), "the source copy is removed after installing"
+    assert not (site / "tests").exists() and not list(site.glob("cmp_harness*")), "no tests in the image"
+    # only what generate needs: the hashed pins and kdrender; no pip, setuptools or click
+    installed = {d.name.split("-")[0].lower().replace("_", "-") for d in site.glob("*.dist-info")}
+    assert installed == set(_pins(REQUIREMENTS / "sidecar.txt")) | {"kdrender"}
+    assert not (venv / "bin" / "pip").exists() and not list(site.glob("pip*")) and not list(site.glob("setuptools*"))
+    # every module is byte-compiled: a read-only root with PYTHONDONTWRITEBYTECODE=1 compiles nothing
+    import importlib.util
+
+    sources = [p for p in site.rglob("*.py") if "__pycache__" not in p.parts]
+    missing = [str(p.relative_to(site)) for p in sources if not Path(importlib.util.cache_from_source(str(p))).is_file()]
+    assert sources and missing == []
+    before = {p: p.stat().st_mtime_ns for p in venv.rglob("*.pyc")}
     baked = install.path(PLUGIN_CONFIG)
     assert baked.read_bytes() == h.PLUGIN_YAML.read_bytes()
     plugin = h.load_plugin(baked)
@@ -547,3 +679,8 @@ def test_dockerfile_install_steps_and_generate_as_cmp_user(tmp_path):
     for rel, app in h.applicationset_applications(appset, PROJECT):
         objects = h.run_plugin(PROJECT, runtime=runtime, plugin=plugin, **h.application_run_args(app)).check()
         assert h.by_identity(objects) == h.by_identity(h.render_cli(PROJECT, [PROJECT / rel], runtime)), rel
+    # an import that is not in the cache would have written a .pyc here (as this user can write)
+    rc, out, err = h.run_as([str(venv / "bin" / "python"), "-c", "import kdrender.generate, kdrender.pipeline, kdrender.render, kdrender.validate, yaml, jsonschema"],
+                            None, env={"PATH": runtime.bin_dir, "HOME": str(tmp_path), "LANG": "C.UTF-8"})
+    assert rc == 0, err
+    assert {p: p.stat().st_mtime_ns for p in venv.rglob("*.pyc")} == before

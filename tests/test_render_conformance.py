@@ -127,6 +127,10 @@ def raw_cluster(version: str, name: str) -> dict:
     return docs[0]
 
 
+# KubeDirector puts SSH on LoadBalancer/NodePort member Services; kdrender only when told to
+EXPOSE_SSH = "kdrender: {exposeSSH: true}\n"
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     """``rendered(version, file, config=None)`` -> the cluster's objects (cached per module)."""
@@ -267,7 +271,8 @@ def test_app_container(rendered, version, name):
     statefulsets = by_name(objects, "StatefulSet")
     hs = mung(exp["name"])
     for r in exp["roles"]:
-        c = app_container(statefulsets[mung(f"{exp['name']}-{r['id']}")])
+        sts = statefulsets[mung(f"{exp['name']}-{r['id']}")]
+        c = app_container(sts)
         assert c["image"] == r["image"]
         assert c["resources"] == {k: {q: str(v) for q, v in vals.items()}
                                   for k, vals in raw_roles[r["id"]]["resources"].items()}
@@ -290,10 +295,14 @@ def test_app_container(rendered, version, name):
             assert command[2] == kd
             # kdrender's tcpSocket probe on the first service port (on by default), none without ports
             assert c.get("readinessProbe", {}).get("tcpSocket") == ({"port": r["ports"][0][1]} if r["ports"] else None)
-        if exp["caps"]:
-            assert c["securityContext"] == {"capabilities": {"add": exp["caps"]}}
-        else:
-            assert "securityContext" not in c
+        # KubeDirector's capabilities.add (only when the app declares some), plus kdrender's safer
+        # defaults: NET_RAW dropped unless declared, never privileged
+        caps = {"add": exp["caps"]} if exp["caps"] else {}
+        if "NET_RAW" not in exp["caps"]:
+            caps["drop"] = ["NET_RAW"]
+        assert c["securityContext"] == {"capabilities": caps, "privileged": False}
+        assert "runAsNonRoot" not in c["securityContext"] and "readOnlyRootFilesystem" not in c["securityContext"]
+        assert sts["spec"]["template"]["spec"]["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
         assert c.get("tty", False) is exp["tty"] and c.get("stdin", False) is exp["tty"]
         assert "volumeDevices" not in c
         assert "livenessProbe" not in c and "command" not in c and "args" not in c
@@ -342,7 +351,8 @@ def test_init_container_and_claims(rendered, version, name):
         assert init["command"] == ["/bin/bash"]
         assert init["args"] == ["-c", init_script(r["dirs"])]
         assert init["resources"] == app_container(sts)["resources"]
-        assert init["securityContext"] == {"runAsUser": 0}
+        assert init["securityContext"] == {"runAsUser": 0, "allowPrivilegeEscalation": False, "privileged": False,
+                                           "capabilities": {"drop": ["NET_RAW"]}}
         assert init["volumeMounts"] == [{"name": "p", "mountPath": "/mnt"}]
         (claim,) = sts["spec"]["volumeClaimTemplates"]
         assert claim["metadata"] == {"name": "p"}  # no labels or annotations
@@ -357,8 +367,9 @@ def test_init_container_and_claims(rendered, version, name):
 
 @pytest.mark.parametrize("version,name", PARAMS)
 def test_member_services(rendered, version, name):
+    """KubeDirector's member Services (with kdrender.exposeSSH: true, KubeDirector's behaviour)."""
     exp = expected(version, name)
-    _, _, objects = rendered(version, name)
+    _, _, objects = rendered(version, name, EXPOSE_SSH)
     services = by_name(objects, "Service")
     statefulsets = by_name(objects, "StatefulSet")
     for r in exp["roles"]:
@@ -421,7 +432,7 @@ def test_storage_class_of_the_role_wins(tmp_path):
 def test_default_service_type(rendered, version, name, service_type):
     """kdrender.yaml defaultServiceType is the member Service type; the headless Service is unaffected."""
     exp = expected(version, name)
-    _, _, objects = rendered(version, name, f"defaultServiceType: {service_type}\n")
+    _, _, objects = rendered(version, name, f"defaultServiceType: {service_type}\n{EXPOSE_SSH}")
     hs = mung(exp["name"])
     for svc in of_kind(objects, "Service"):
         if svc["metadata"]["name"] == hs:

@@ -206,7 +206,11 @@ def strip_additions(obj: dict, hs: str) -> dict:
     drop(pod, "restartPolicy", "Always")
     drop(pod, "dnsPolicy", "ClusterFirst")
     drop(pod, "schedulerName", "default-scheduler")
-    drop(pod, "securityContext", {})
+    drop(pod, "securityContext", {"seccompProfile": {"type": "RuntimeDefault"}})
+    for init in pod.get("initContainers", []):  # KubeDirector's runAsUser: 0, plus the safer defaults
+        init["securityContext"] = {k: v for k, v in init["securityContext"].items()
+                                   if (k, v) not in (("allowPrivilegeEscalation", False), ("privileged", False),
+                                                     ("capabilities", {"drop": ["NET_RAW"]}))}
     drop(pod, "terminationGracePeriodSeconds", 30)
     pod["volumes"] = [v for v in pod["volumes"] if not v["name"].startswith("kd-")]
     for volume in pod["volumes"]:
@@ -221,6 +225,7 @@ def strip_additions(obj: dict, hs: str) -> dict:
     app = pod["containers"][0]
     drop(app, "tty", False)
     drop(app, "stdin", False)
+    drop(app, "securityContext", {"capabilities": {"drop": ["NET_RAW"]}, "privileged": False})  # app without capabilities
     app.pop("readinessProbe", None)  # the agent's (documented addition)
     app["volumeMounts"] = [m for m in app["volumeMounts"] if not m["name"].startswith("kd-")]
     for mount in app["volumeMounts"]:

@@ -523,4 +523,5 @@ def test_every_rule_has_a_failing_case_here():
                "extra-objects"}  # own tests above (extra-objects: test_input_parity.py)
     tested |= {"production-annotations", "network-policy-peers"}  # tests/test_production.py
     tested |= {"env-names", "encrypted-secret-keys", "url-credentials"}  # tests/test_rejections.py
+    tested |= {"file-injections", "injection-http", "package-http"}  # tests/test_agent_input_rules.py
     assert {rule.ID for rule in RULES} <= tested

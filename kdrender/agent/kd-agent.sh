@@ -34,7 +34,11 @@
 #                  KD_CONFIGCLI_URL, KD_POLL_SECONDS (integer), and optionally
 #                  <roleID>.injections: one file injection per line, TAB-separated fields
 #                  srcURL, destDir, fileMode (octal digits or empty), fileOwner, fileGroup.
+#                  KD_CONFIGURE_TIMEOUT (seconds `startscript --configure` may run; 0 = no limit).
 #   KD_PEER_WAIT_SECONDS  bound on waiting for new peers to resolve before --addnodes (600).
+#   KD_FETCH_ATTEMPTS, KD_FETCH_BACKOFF  downloads (injections, configcli, setup package) are
+#                  tried KD_FETCH_ATTEMPTS times (5), waiting KD_FETCH_BACKOFF seconds (2) after
+#                  the first failure and twice as long after each next one, before a config error.
 #   KD_ONESHOT=1   run the setup, then a single watch pass, then exit (for tests).
 #   KD_CONTAINER_FINGERPRINT  overrides the container-instance fingerprint (tests only; below).
 #   Explicitly set KD_CONFIG_DIR / KD_AGENT_DIR are used as given (not prefixed by KD_ROOT).
@@ -56,6 +60,9 @@
 #   1. File injections (every role that has them, package or not), per line:
 #        mkdir -p <destDir> && cd <destDir> && curl -L <srcURL> -o <destDir>/<basename(srcURL)>
 #        [&& chmod <mode> <dest>] [&& chown <owner> <dest>] [&& chgrp <group> <dest>]
+#      (every curl of the agent runs as `curl -L --fail -o <out> -- <url>`, retried as above;
+#      chown and chgrp get `--` too; an owner, group or file name starting with "-" is refused,
+#      as `kdrender validate` refuses it).
 #      Failure: state "config error: failed requested file injections: ...", exit 1.
 #   2. No package (KD_PACKAGE_URL empty): ready, exit 0.  No configmeta, no watch loop.
 #   3. If /opt/guestconfig/configure.status exists ("<id>=<rc>", split at the last "="):
@@ -74,6 +81,8 @@
 #   5. mkdir -p /etc/guestconfig [&& chmod 700 /etc/guestconfig  (new layout)], then write
 #      /etc/guestconfig/configmeta.json from the ConfigMap (atomically: temp file + mv).  The
 #      members/connections of that same ConfigMap version are saved as kd-members/kd-connections.
+#      A configmeta that is not valid JSON is a config error ("... configmeta for <pod> is not
+#      valid JSON"); in the watch loop it is not applied (logged, retried on the next pass).
 #   6. configcli, skipped if /usr/local/bin/configcli or /usr/bin/configcli exists; otherwise
 #        curl -L $KD_CONFIGCLI_URL -o /tmp/configcli.tgz, then
 #        cd /tmp && tar xzf configcli.tgz && chmod u+x /tmp/configcli-*/install &&
@@ -94,7 +103,11 @@
 #        sh -c '/opt/guestconfig/*/startscript --configure 2>/opt/guestconfig/configure.stderr
 #               1>/opt/guestconfig/configure.stdout; printf %s $? >> /opt/guestconfig/configure.status'
 #      (run in the foreground of the already-backgrounded agent).  rc 0: ready; else state
-#      "config error: configure failed with exit status <rc>", not ready, exit 1.
+#      "config error: configure failed with exit status <rc>", not ready, exit 1.  With
+#      KD_CONFIGURE_TIMEOUT > 0 the startscript runs under `timeout -k 10 <seconds>` when the
+#      image has a timeout(1) that takes that form, else under a shell watchdog (TERM, then KILL
+#      10 s later); a timeout writes rc 124 and gives "config error: configure timed out after
+#      <seconds>s".
 #      Errors in steps 5, 6, 7, 8 give "config error: execution of app config failed: <what>".
 #  10. Watch loop (configured members of roles with a package): every KD_POLL_SECONDS
 #      (checked before each sleep; exits when $KD_ROOT/run/kd/stop exists, or after one pass
@@ -141,6 +154,8 @@ fi
 KD_PEER_WAIT_SECONDS=${KD_PEER_WAIT_SECONDS:-600}
 KD_ONESHOT=${KD_ONESHOT:-0}
 KD_POLL_SECONDS=${KD_POLL_SECONDS:-10}
+KD_FETCH_ATTEMPTS=${KD_FETCH_ATTEMPTS:-5}
+KD_FETCH_BACKOFF=${KD_FETCH_BACKOFF:-2}
 
 GC_ETC=$R/etc/guestconfig
 GC_OPT=$R/opt/guestconfig
@@ -153,6 +168,7 @@ STATE_FILE=$RUN_DIR/state
 READY_FILE=$RUN_DIR/ready
 STOP_FILE=$RUN_DIR/stop
 PID_FILE=$RUN_DIR/agent.pid
+TIMEOUT_MARK=$RUN_DIR/configure.timeout
 FP_FILE=$RUN_DIR/container-fingerprint
 ID_FILE=$R/run/kd-container-id
 SNAP=$RUN_DIR/snapshot
@@ -351,8 +367,54 @@ save_file() { # save_file <src> <dest>
     cat "$1" > "$2.kd-tmp" && mv -f "$2.kd-tmp" "$2"
 }
 
+# valid_json <file>: the file holds one JSON value (RFC 8259 syntax; awk only, as images may
+# lack python and jq).  Strings, then numbers and literals become placeholders, and nested
+# objects and arrays are reduced from the inside out until one value is left.
+valid_json() {
+    LC_ALL=C awk '
+        { doc = doc $0 "\n" }
+        END {
+            str = "\"([^\"\\\\\n]|\\\\[\"\\\\/bfnrt]|\\\\u[0-9A-Fa-f][0-9A-Fa-f][0-9A-Fa-f][0-9A-Fa-f])*\""
+            rest = doc
+            gsub(str, "", rest)
+            if (rest ~ /[^][{},:0-9.eE+trufalsn \t\r\n-]/) exit 1
+            gsub(str "[ \t\r\n]*:", "<", doc)
+            gsub(str, "=", doc)
+            gsub(/-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/, "=", doc)
+            gsub(/true|false|null/, "=", doc)
+            gsub(/[ \t\r\n]+/, "", doc)
+            if (doc ~ /[^][{}<=;,]/) exit 1
+            do {
+                before = doc
+                gsub(/<=/, ";", doc)
+                gsub(/\{(;(,;)*)?\}/, "=", doc)
+                gsub(/\[(=(,=)*)?\]/, "=", doc)
+            } while (doc != before)
+            exit (doc == "=") ? 0 : 1
+        }' "$1"
+}
+
 # ---------------------------------------------------------------------------------------------
 # setup steps
+
+# fetch <url> <out>: curl -L --fail -o <out> -- <url>, up to KD_FETCH_ATTEMPTS times with
+# exponential backoff; curl's output and the retry notes go to stdout (callers capture it for
+# relay).  Returns curl's last exit status.
+fetch() {
+    _ft=1
+    _fw=$KD_FETCH_BACKOFF
+    while :; do
+        curl -L --fail -o "$2" -- "$1" < /dev/null 2>&1
+        _frc=$?
+        [ "$_frc" = 0 ] && return 0
+        [ "$_ft" -ge "$KD_FETCH_ATTEMPTS" ] && return "$_frc"
+        printf 'download of %s failed (exit status %s, attempt %s of %s); retrying in %ss\n' \
+            "$1" "$_frc" "$_ft" "$KD_FETCH_ATTEMPTS" "$_fw"
+        sleep "$_fw"
+        _ft=$((_ft + 1))
+        _fw=$((_fw * 2))
+    done
+}
 
 do_injections() {
     _inj=$KD_AGENT_DIR/$ROLE.injections
@@ -370,19 +432,24 @@ do_injections() {
             return 1
         fi
         _base=$(basename "$_src")
+        case "$_base:$_owner:$_group" in
+            -*|*:-*)
+                INJECT_ERROR="file injection from $_src: a file name, owner or group starting with '-' is refused"
+                return 1 ;;
+        esac
         _d=$R${_dir%/}
         [ -n "$_d" ] || _d=/
         _dest=${_d%/}/$_base
-        _cmd="mkdir -p $_d && cd $_d && curl -L $_src -o $_dest"
+        _cmd="mkdir -p $_d && cd $_d && curl -L --fail -o $_dest -- $_src"
         [ -n "$_mode" ] && _cmd="$_cmd && chmod $_mode $_dest"
-        [ -n "$_owner" ] && _cmd="$_cmd && chown $_owner $_dest"
-        [ -n "$_group" ] && _cmd="$_cmd && chgrp $_group $_dest"
+        [ -n "$_owner" ] && _cmd="$_cmd && chown -- $_owner $_dest"
+        [ -n "$_group" ] && _cmd="$_cmd && chgrp -- $_group $_dest"
         log "file injection: $_cmd"
         (
-            mkdir -p "$_d" && cd "$_d" && curl -L "$_src" -o "$_dest" || exit $?
+            mkdir -p "$_d" && cd "$_d" && fetch "$_src" "$_dest" || exit $?
             if [ -n "$_mode" ]; then chmod "$_mode" "$_dest" || exit $?; fi
-            if [ -n "$_owner" ]; then chown "$_owner" "$_dest" || exit $?; fi
-            if [ -n "$_group" ]; then chgrp "$_group" "$_dest" || exit $?; fi
+            if [ -n "$_owner" ]; then chown -- "$_owner" "$_dest" || exit $?; fi
+            if [ -n "$_group" ]; then chgrp -- "$_group" "$_dest" || exit $?; fi
         ) < /dev/null > "$CMD_OUT" 2>&1
         _rc=$?
         relay
@@ -414,8 +481,8 @@ install_configcli() {
         return 0
     fi
     if is_true "$KD_NEW_LAYOUT"; then _p=/usr/local; _new=--new; else _p=/usr; _new=; fi
-    log "configcli: curl -L $KD_CONFIGCLI_URL -o /tmp/configcli.tgz"
-    curl -L "$KD_CONFIGCLI_URL" -o "$R/tmp/configcli.tgz" < /dev/null > "$CMD_OUT" 2>&1
+    log "configcli: curl -L --fail -o /tmp/configcli.tgz -- $KD_CONFIGCLI_URL"
+    fetch "$KD_CONFIGCLI_URL" "$R/tmp/configcli.tgz" > "$CMD_OUT" 2>&1
     _rc=$?
     relay
     [ "$_rc" = 0 ] || return "$_rc"
@@ -445,12 +512,12 @@ install_package() {
         log "setup package already present (/opt/guestconfig/*/startscript): skipped"
         return 0
     fi
-    log "setup package: mkdir -p /opt/guestconfig && chmod 700 /opt/guestconfig && cd /opt/guestconfig && rm -rf /opt/guestconfig/* && curl -L $KD_PACKAGE_URL -o appconfig.tgz && tar xzf appconfig.tgz && chmod u+x /opt/guestconfig/*/startscript && rm -rf /opt/guestconfig/appconfig.tgz"
+    log "setup package: mkdir -p /opt/guestconfig && chmod 700 /opt/guestconfig && cd /opt/guestconfig && rm -rf /opt/guestconfig/* && curl -L --fail -o appconfig.tgz -- $KD_PACKAGE_URL && tar xzf appconfig.tgz && chmod u+x /opt/guestconfig/*/startscript && rm -rf /opt/guestconfig/appconfig.tgz"
     # shellcheck disable=SC2115  # GC_OPT always ends in /opt/guestconfig
     (
         mkdir -p "$GC_OPT" && chmod 700 "$GC_OPT" && cd "$GC_OPT" &&
             rm -rf "$GC_OPT"/* &&
-            curl -L "$KD_PACKAGE_URL" -o appconfig.tgz &&
+            fetch "$KD_PACKAGE_URL" appconfig.tgz &&
             tar xzf appconfig.tgz &&
             chmod u+x "$GC_OPT"/*/startscript &&
             rm -rf "$GC_OPT/appconfig.tgz"
@@ -473,15 +540,51 @@ run_configure() {
     log "configure: rm -f /opt/guestconfig/configure.* && printf '%s=' $CONTAINER_ID > /opt/guestconfig/configure.status"
     rm -f "$GC_OPT"/configure.* && printf '%s=' "$CONTAINER_ID" > "$STATUS_FILE" ||
         fail "execution of app config failed: cannot write /opt/guestconfig/configure.status"
+    _limit=$KD_CONFIGURE_TIMEOUT
+    _how=none
+    if [ "$_limit" -gt 0 ]; then
+        # busybox before 1.30 has `timeout -t SECS`, and some images have no timeout at all
+        if timeout -k 1 5 true < /dev/null > /dev/null 2>&1; then _how=timeout; else _how=watchdog; fi
+        log "configure: time limit ${_limit}s ($_how)"
+    fi
+    rm -f "$TIMEOUT_MARK"
     log "configure: /opt/guestconfig/*/startscript --configure 2>/opt/guestconfig/configure.stderr 1>/opt/guestconfig/configure.stdout; printf '%s' \$? >> /opt/guestconfig/configure.status"
     # A separate sh, as KubeDirector's nohup sh -c: if the agent dies, the status still gets its rc.
-    sh -c '"$0"/opt/guestconfig/*/startscript --configure 2>"$0"/opt/guestconfig/configure.stderr 1>"$0"/opt/guestconfig/configure.stdout; printf "%s" $? >> "$0"/opt/guestconfig/configure.status' "$R" < /dev/null > "$CMD_OUT" 2>&1
+    # shellcheck disable=SC2016  # expanded by that sh
+    sh -c 'R=$0 T=$1 HOW=$2 MARK=$3
+        case $HOW in
+            timeout)
+                timeout -k 10 "$T" "$R"/opt/guestconfig/*/startscript --configure 2>"$R"/opt/guestconfig/configure.stderr 1>"$R"/opt/guestconfig/configure.stdout
+                rc=$? ;;
+            watchdog)
+                "$R"/opt/guestconfig/*/startscript --configure 2>"$R"/opt/guestconfig/configure.stderr 1>"$R"/opt/guestconfig/configure.stdout &
+                p=$!
+                (
+                    i=0
+                    while [ "$i" -lt "$T" ]; do sleep 1; kill -0 "$p" 2>/dev/null || exit 0; i=$((i + 1)); done
+                    : > "$MARK"
+                    kill -TERM "$p" 2>/dev/null
+                    i=0
+                    while [ "$i" -lt 10 ]; do sleep 1; kill -0 "$p" 2>/dev/null || exit 0; i=$((i + 1)); done
+                    kill -KILL "$p" 2>/dev/null
+                ) &
+                wait "$p"
+                rc=$?
+                wait
+                [ -f "$MARK" ] && rc=124 ;;
+            *)
+                "$R"/opt/guestconfig/*/startscript --configure 2>"$R"/opt/guestconfig/configure.stderr 1>"$R"/opt/guestconfig/configure.stdout
+                rc=$? ;;
+        esac
+        printf "%s" "$rc" >> "$R"/opt/guestconfig/configure.status' "$R" "$_limit" "$_how" "$TIMEOUT_MARK" < /dev/null > "$CMD_OUT" 2>&1
     relay
     _status=$(cat "$STATUS_FILE" 2>/dev/null)
     _rc=${_status##*=}
     log "configure finished: configure.status is $_status"
     if [ "$_rc" = 0 ]; then
         mark_ready
+    elif [ "$_rc" = 124 ] && [ "$_how" != none ]; then
+        fail "configure timed out after ${_limit}s"
     else
         fail "configure failed with exit status $_rc"
     fi
@@ -502,6 +605,8 @@ full_setup() {
     take_snapshot || fail "execution of app config failed: cannot read $KD_CONFIG_DIR"
     [ -f "$SNAP/configmeta.json" ] ||
         fail "execution of app config failed: no configmeta for $KD_POD_NAME in $KD_CONFIG_DIR"
+    valid_json "$SNAP/configmeta.json" ||
+        fail "execution of app config failed: configmeta for $KD_POD_NAME is not valid JSON"
     if is_true "$KD_NEW_LAYOUT"; then
         log "configmeta: mkdir -p /etc/guestconfig && chmod 700 /etc/guestconfig && write /etc/guestconfig/configmeta.json"
         mkdir -p "$GC_ETC" && chmod 700 "$GC_ETC" ||
@@ -653,6 +758,10 @@ watch_once() {
         log "no configmeta for $KD_POD_NAME in $KD_CONFIG_DIR; will retry"
         return
     fi
+    if ! valid_json "$SNAP/configmeta.json"; then
+        log "configmeta for $KD_POD_NAME in $KD_CONFIG_DIR is not valid JSON: not applied; will retry"
+        return
+    fi
     if ! same_content "$SNAP/configmeta.json" "$CONFIGMETA"; then
         if write_configmeta; then
             log "configmeta changed: updated /etc/guestconfig/configmeta.json"
@@ -727,10 +836,14 @@ KD_NEW_LAYOUT=false
 KD_EVENTS=all
 KD_SYSTEMD=false
 KD_CONFIGCLI_URL=
+KD_CONFIGURE_TIMEOUT=
 # shellcheck disable=SC1090
 . "$KD_AGENT_DIR/$ROLE.env"
 case $KD_POLL_SECONDS in ''|*[!0-9]*) KD_POLL_SECONDS=10 ;; esac
 case $KD_PEER_WAIT_SECONDS in ''|*[!0-9]*) KD_PEER_WAIT_SECONDS=600 ;; esac
+case ${KD_CONFIGURE_TIMEOUT:-} in ''|*[!0-9]*) KD_CONFIGURE_TIMEOUT=0 ;; esac
+case $KD_FETCH_ATTEMPTS in ''|0|*[!0-9]*) KD_FETCH_ATTEMPTS=5 ;; esac
+case $KD_FETCH_BACKOFF in ''|*[!0-9]*) KD_FETCH_BACKOFF=2 ;; esac
 log "settings: package '$KD_PACKAGE_URL', new layout $KD_NEW_LAYOUT, events '$KD_EVENTS', systemd $KD_SYSTEMD, poll ${KD_POLL_SECONDS}s"
 
 # step 1

@@ -173,6 +173,7 @@ def role_env(role, config, systemd: bool) -> str:
         "KD_SYSTEMD": "true" if systemd else "false",
         "KD_CONFIGCLI_URL": config.configcli_url,
         "KD_POLL_SECONDS": str(config.poll_seconds),
+        "KD_CONFIGURE_TIMEOUT": str(config.configure_timeout),
     }
     return "".join(f"{k}={_shell_quote(v)}\n" for k, v in settings.items())
 

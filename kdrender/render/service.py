@@ -39,11 +39,34 @@ def headless_service(rc, config) -> dict:
     }
 
 
+SSH_PORT = 22
+SSH_SERVICE_ID = "ssh"
+
+
+def is_ssh(port) -> bool:
+    return port.number == SSH_PORT or port.service["id"] == SSH_SERVICE_ID
+
+
+def exposed_ports(role, service_type: str, config) -> tuple[str, list]:
+    """(type, ports) of the role's member Services.
+
+    KubeDirector puts every role port on the member Service, of the cluster's serviceType.  Unless
+    ``kdrender.exposeSSH`` is true, SSH stays inside the cluster: a LoadBalancer or NodePort member
+    Service leaves SSH ports out, and a role whose only ports are SSH gets ClusterIP member Services.
+    (Pods keep listening; inside the cluster SSH is reached through the member Service or the pod's
+    name under the headless Service.)
+    """
+    if service_type == "ClusterIP" or config.expose_ssh:
+        return service_type, role.ports
+    public = [p for p in role.ports if not is_ssh(p)]
+    return (service_type, public) if public else ("ClusterIP", role.ports)
+
+
 def member_services(rc, role, config) -> list:
     """One Service per member pod when the role exposes at least one port."""
     if not role.ports:
         return []
-    service_type = rc.cluster.spec["serviceType"]
+    service_type, exposed = exposed_ports(role, rc.cluster.spec["serviceType"], config)
     labels = {**rc.recommended, **rc.labels, LABEL_ROLE: role.id,
               **(role.spec.get("serviceLabels") or {}), **(config.get("serviceLabels") or {})}
     if rc.recommended:
@@ -52,7 +75,7 @@ def member_services(rc, role, config) -> list:
                    **(config.get("serviceAnnotations") or {})}
     annotations = with_wave(annotations, config, WAVE_MEMBER)
     ports = [{"name": p.service_port_name, "port": p.number, "protocol": "TCP", "targetPort": p.number}
-             for p in role.ports]
+             for p in exposed]
     services = []
     for pod in role.pods:
         spec = {

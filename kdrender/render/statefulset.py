@@ -64,6 +64,45 @@ def env(role) -> list:
     return out
 
 
+# Bundle security defaults (issue 9), on top of what KubeDirector sets: the runtime's default seccomp
+# profile for the pod, and NET_RAW (raw sockets: ARP/ICMP spoofing inside the pod network) dropped
+# from every container unless the app declares it.  Root images keep working: no runAsNonRoot, no
+# read-only root filesystem, and the app container keeps privilege escalation (setuid sudo/su).
+DROPPED_CAPABILITIES = ("NET_RAW",)
+
+
+def _capability(name: str) -> str:
+    """``cap_net_raw`` / ``CAP_NET_RAW`` / ``NET_RAW`` -> ``NET_RAW`` (container runtimes accept each)."""
+    name = name.upper()
+    return name[4:] if name.startswith("CAP_") else name
+
+
+def capabilities(declared: list) -> dict:
+    """KubeDirector's ``add`` (the app's capabilities, as declared), plus ``drop`` of the defaults
+    the app does not declare."""
+    kept = {_capability(c) for c in declared}
+    out = {"add": list(declared)} if declared else {}
+    drop = [c for c in DROPPED_CAPABILITIES if c not in kept]
+    if drop:
+        out["drop"] = drop
+    return out
+
+
+def pod_security_context() -> dict:
+    return {"seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def app_security_context(declared: list) -> dict:
+    return {"capabilities": capabilities(declared), "privileged": False}
+
+
+def init_security_context() -> dict:
+    """KubeDirector's ``runAsUser: 0`` (the init container copies root-owned trees); it runs only
+    cp/rsync, so it never needs setuid programs or the app's capabilities."""
+    return {"runAsUser": 0, "allowPrivilegeEscalation": False, "privileged": False,
+            "capabilities": capabilities([])}
+
+
 def image_pull_policy(image: str) -> str:
     """The API server's default: Always for ``:latest`` or untagged images, else IfNotPresent."""
     if "@" in image:
@@ -158,8 +197,7 @@ def statefulset(rc, role, config) -> dict:
     }
     if role.ports:
         container["ports"] = [{"containerPort": p.number, "name": p.name, "protocol": "TCP"} for p in role.ports]
-    if rc.app.spec.get("capabilities"):
-        container["securityContext"] = {"capabilities": {"add": list(rc.app.spec["capabilities"])}}
+    container["securityContext"] = app_security_context(rc.app.spec.get("capabilities") or [])
     if devices:
         container["volumeDevices"] = devices
     if agent:
@@ -176,7 +214,7 @@ def statefulset(rc, role, config) -> dict:
         "restartPolicy": "Always",
         "dnsPolicy": "ClusterFirst",
         "schedulerName": "default-scheduler",
-        "securityContext": {},
+        "securityContext": pod_security_context(),
         "terminationGracePeriodSeconds": 30,
     }
     if sa:
@@ -191,7 +229,7 @@ def statefulset(rc, role, config) -> dict:
             "command": ["/bin/bash"],
             "args": ["-c", init_script(role.persist_dirs)],
             "resources": resources(role),
-            "securityContext": {"runAsUser": 0},
+            "securityContext": init_security_context(),
             "volumeMounts": [{"name": "p", "mountPath": "/mnt"}],
             "terminationMessagePath": "/dev/termination-log",
             "terminationMessagePolicy": "File",

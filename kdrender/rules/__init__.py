@@ -69,6 +69,7 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
     app_config_refs,
     app_dashboard_scheme,
     app_min_storage,
+    app_package_http,
     app_role_image,
     app_tty_stdin,
     app_unique_ids,
@@ -76,6 +77,8 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
     cluster_cardinality,
     cluster_encrypted_keys,
     cluster_env_names,
+    cluster_file_injections,
+    cluster_injection_http,
     cluster_labels,
     cluster_min_resources,
     cluster_min_storage,
@@ -102,6 +105,7 @@ RULES = [
     cluster_min_resources, cluster_storage, cluster_min_storage, cluster_shared_memory, cluster_secrets,
     cluster_secret_keys, cluster_encrypted_keys, cluster_env_names, cluster_volume_projections, config_labels,
     extra_objects, cluster_production, config_production,
+    app_package_http, cluster_file_injections, cluster_injection_http,  # agent inputs (issue 9)
     repo_duplicates, repo_connections, url_credentials,
 ]
 
