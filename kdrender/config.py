@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .problems import DEFAULT_PROBLEM_LIMIT
+
 # KubeDirector's webhook defaults for kd-global-config (spec section 4.4), except the naming
 # scheme: kdrender names objects after cluster and role by default (no random suffixes).
 KD_DEFAULTS = {
@@ -44,6 +46,7 @@ class Config:
     poll_seconds: int = 10
     allow_empty: bool = False
     source: str = ""
+    problems_limit: int = DEFAULT_PROBLEM_LIMIT  # kdrender.limits.problems; the other limits act in load
 
     def get(self, key: str, default=None):
         return self.settings.get(key, default)
@@ -86,6 +89,7 @@ def make_config(settings: dict | None, options: dict | None, source: str = "") -
         configcli_url=agent.get("configcliURL", DEFAULT_CONFIGCLI_URL),
         poll_seconds=agent.get("pollSeconds", 10),
         allow_empty=opts.get("allowEmpty", False),
+        problems_limit=(opts.get("limits") or {}).get("problems", DEFAULT_PROBLEM_LIMIT),
         source=source,
         **kwargs,
     )

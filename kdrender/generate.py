@@ -33,9 +33,9 @@ def run(environ, cwd: str, out, err) -> int:
         model = load_model(root, files, namespace=namespace, options=options, cache=Cache.default(environ))
         rendered = render_model(model)
     except UserError as exc:
-        err.write(report(exc.problems) + "\n")
+        err.write(report(exc.problems, limit=exc.model.config.problems_limit if exc.model else None) + "\n")
         return 1
-    err.write(report([], model.notices, model.warnings))
+    err.write(report([], model.notices, model.warnings, model.config.problems_limit))
     objects = [obj for _, _, objs in rendered for obj in objs]
     if not objects and not model.config.allow_empty:
         what = f"the clusters parameter {globs} matches no cluster file" if globs and not files else "no clusters selected"
