@@ -14,9 +14,9 @@ from .problems import DEFAULT_PROBLEM_LIMIT
 
 # name in kdrender.yaml -> (default, ceiling).  The ceilings are what the schema allows.
 LIMITS = {
-    "fileBytes": (4 << 20, 64 << 20),  # one input (or golden) file
-    "totalBytes": (32 << 20, 256 << 20),  # all input files of a run together
-    "nodes": (400_000, 4_000_000),  # YAML/JSON values of a run, aliases expanded
+    "fileBytes": (1 << 20, 64 << 20),  # one input (or golden) file
+    "totalBytes": (16 << 20, 256 << 20),  # all input files of a run together
+    "nodes": (200_000, 4_000_000),  # YAML/JSON values of a run, aliases expanded
     "depth": (64, 200),  # nesting of mappings and lists (Python's recursion limit is 1000)
     "problems": (DEFAULT_PROBLEM_LIMIT, 100_000),  # problems printed; the rest are counted
 }
