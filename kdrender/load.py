@@ -145,7 +145,7 @@ class _Walker:
             out: dict = {}
             own_keys: set = set()
             for index, (key_node, value_node) in enumerate(node.value):
-                key = self._key(key_node)
+                key = self._key(key_node, path)
                 kpath = path + (key,)
                 line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
                 if not isinstance(key, str):
@@ -173,9 +173,13 @@ class _Walker:
             return items
 
 
-    def _key(self, node):
+    def _key(self, node, path: tuple):
         if isinstance(node, yaml.ScalarNode) and scalar_problem(node.tag, node.value, node.style):
-            return node.value  # e.g. an over-long number as a key; reported as a non-string key
+            # `on:`, `010:`, a 5,000-digit number: not constructed, reported like any non-string key
+            self.problems.append(Problem(self.file, node.start_mark.line + 1, node.start_mark.column + 1,
+                                         format_path(path), f"mapping key {node.value!r} must be a string (quote it)",
+                                         "load"))
+            return node.value
         return self.loader.construct_object(node, deep=True)
 
 

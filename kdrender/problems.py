@@ -22,6 +22,8 @@ def format_path(path: Iterable) -> str:
     """``('spec', 'roles', 1, 'members')`` -> ``spec.roles[1].members``."""
     out = ""
     for part in path:
+        if isinstance(part, str) and not part.isascii():  # a lone surrogate from JSON cannot be printed
+            part = part.encode("utf-8", "backslashreplace").decode("utf-8")
         if isinstance(part, int):
             out += f"[{part}]"
         elif not _PLAIN.match(str(part)):
