@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from conftest import APP_YAML
 from hostile import run_kdrender
+from render_helpers import reverse_keys
 from test_k8s_schemas import OLDEST, api_server_problems, validator_for
 
 settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
@@ -146,21 +147,13 @@ def _check_objects(stdout: str) -> list:
     return objects
 
 
-def _reverse_keys(value):
-    if isinstance(value, dict):
-        return {k: _reverse_keys(value[k]) for k in reversed(list(value))}
-    if isinstance(value, list):
-        return [_reverse_keys(v) for v in value]
-    return value
-
-
 @settings(PROFILE)
 @given(clusters())
 def test_valid_clusters_render_schema_valid_objects_deterministically(cluster):
     result = _run({"catalog/web.yaml": APP_YAML, "clusters/web1.yaml": _dump(cluster)})
     assert result.exit == 0, result.stderr
     _check_objects(result.stdout)
-    again = _run({"catalog/web.yaml": _dump(_reverse_keys(APP)), "clusters/web1.yaml": _dump(_reverse_keys(cluster))})
+    again = _run({"catalog/web.yaml": _dump(reverse_keys(APP)), "clusters/web1.yaml": _dump(reverse_keys(cluster))})
     assert again.exit == 0 and again.stdout == result.stdout
 
 
