@@ -28,6 +28,7 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _Loader = yaml.SafeLoader
 
 SUFFIXES = (".yaml", ".yml", ".json")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 CONFIG_FILE = "kdrender.yaml"
 
 
@@ -57,8 +58,9 @@ class Document:
     def positions(self) -> dict:
         if self._positions is None:
             # JSON is (nearly) YAML flow syntax; tabs are white space in JSON but not in YAML,
-            # and replacing them keeps every column where it was.
-            docs, problems = parse_yaml(self.source.replace("\t", " "), self.file)
+            # and surrogate escapes are errors in YAML; replacing them keeps every column where it was.
+            text = _SURROGATE_ESCAPE.sub(r"\\u003f", self.source.replace("\t", " "))
+            docs, problems = parse_yaml(text, self.file)
             self._positions = docs[0].positions if docs and docs[0].index == 0 else {(): (1, 1)}
         return self._positions
 
