@@ -1,6 +1,7 @@
 """The command line: thin wrappers around the pipeline stages.
 
-Exit codes: 0 success, 1 problems in the input (or a golden mismatch), 2 usage errors.
+Exit codes: 0 success, 1 problems in the input (or a golden mismatch), 2 usage errors, 3 an internal
+error (kdrender/entry.py).
 Heavy modules are imported inside the commands so that ``kdrender generate`` stays light.
 """
 
@@ -34,7 +35,10 @@ REPO = click.argument("repo", required=False, default=".", type=click.Path(file_
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kdrender")
 def main() -> None:
-    """Render KubeDirector apps and clusters into Kubernetes manifest bundles, without an operator."""
+    """Render KubeDirector apps and clusters into Kubernetes manifest bundles, without an operator.
+
+    An internal error prints one line and exits 3; add --debug to any command for its trace.
+    """
 
 
 @main.command()
