@@ -139,6 +139,7 @@ def select_files(root: str, app_dir: str, globs: list) -> tuple[list | None, lis
 
     from .load import scan_files
 
+    globs = [g for g in globs if not (isinstance(g, str) and not g.strip())]  # "a.yaml," or an empty UI row
     rel_dir = os.path.relpath(os.path.abspath(app_dir), root).replace(os.sep, "/")
     if rel_dir == ".":
         if not globs:
