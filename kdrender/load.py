@@ -215,8 +215,8 @@ def scalar_problem(tag: str, text: str, style) -> str | None:
     if tag == _FLOAT:
         if _FLOAT_12.match(text):
             return None
-        return (f"{_short(text)} is a number only YAML 1.1 reads so ({'base 60' if ':' in text else 'with _'}); "
-                "YAML 1.2 readers see a string. Write the number in decimal, or quote the text")
+        return (f"{_short(text)} is a number in YAML 1.1 ({'base 60' if ':' in text else 'digits with _'}) but a "
+                "string in YAML 1.2; write the number in decimal, or quote it if you mean the text")
     if tag == _BOOL:
         if text in _BOOL_12:
             return None
@@ -230,30 +230,37 @@ def scalar_problem(tag: str, text: str, style) -> str | None:
 
 
 def _int_advice(text: str) -> str:
-    sign = "-" if text.startswith("-") else ""
+    sign = -1 if text.startswith("-") else 1
     plain = text.lstrip("+-").replace("_", "")
+    short = _short(text)
     try:
         if ":" in plain:
-            value = 0
+            value, how = 0, "base 60"
             for part in plain.split(":"):
                 value = value * 60 + int(part)
-            base, how = "base 60", "YAML 1.1 reads"
-        elif plain.startswith(("0x", "0X")):
-            value, base, how = int(plain[2:], 16), "hexadecimal", "YAML readers disagree on"
-        elif plain.startswith(("0b", "0B")):
-            value, base, how = int(plain[2:], 2), "binary", "only YAML 1.1 reads"
+        elif plain[:2] in ("0x", "0X"):
+            value, how = int(plain[2:], 16), "hexadecimal"
+        elif plain[:2] in ("0b", "0B"):
+            value, how = int(plain[2:], 2), "binary"
         elif plain.startswith("0"):
-            value, base, how = int(plain, 8), "octal", "YAML 1.1 reads"
-            return (f"{_short(text)} is the octal number {sign}{value} in YAML 1.1 but {sign}{int(plain)} in YAML 1.2; "
-                    f"write {sign}{value} or {sign}0o{plain.lstrip('0') or '0'} (octal), or {sign}{int(plain)}")
+            value, how = int(plain, 8), "octal"
         else:
-            value, base, how = int(plain), "with _", "only YAML 1.1 reads"
+            value, how = int(plain), "digits with _"
     except ValueError:
-        return f"{_short(text)} is not a number every YAML reader understands; write it in decimal"
-    if len(str(value)) > MAX_INT_DIGITS:
-        return f"{_short(text)} is out of range: Kubernetes integers are 64-bit"
-    return (f"{_short(text)} is a number {how} ({base}: {sign}{value}); "
-            f"write {sign}{value}, or quote it if you mean the text")
+        return f"{short} is not a number every YAML reader understands; write it in decimal"
+    if value.bit_length() >= 63:
+        return f"{short} is out of range: Kubernetes integers are 64-bit"
+    value *= sign
+    if how == "octal":
+        decimal = sign * int(plain)
+        octal = ("-" if sign < 0 else "") + "0o" + (plain.lstrip("0") or "0")
+        return (f"{short} is {value} in YAML 1.1 (octal) but {decimal} in YAML 1.2; "
+                f"write {value} or {octal} (octal), or {decimal}")
+    if how == "hexadecimal":  # YAML 1.1 and 1.2's core schema agree; its JSON schema and others do not
+        return f"{short} is {value} (hexadecimal) for some YAML readers and a string for others; write {value}, " \
+               "or quote it if you mean the text"
+    return (f"{short} is {value} in YAML 1.1 ({how}) but the string {text!r} in YAML 1.2; write {value}, "
+            "or quote it if you mean the text")
 
 
 def _short(text: str) -> str:
