@@ -192,6 +192,7 @@ def test_yaml_12_octal_is_read_as_a_number(kd):
 @pytest.mark.parametrize("text, ok", [
     ("0", True), ("-0", True), ("+5", True), ("9223372036854775807", True), ("-9223372036854775808", False),
     ("9223372036854775808", False), ("010", False), ("0x2", False), ("0b1", False), ("1_000", False), ("1:30", False),
+    ("0x" + "f" * 5000, False), ("1" + ":30" * 2000, False), ("9" * 5000 + ":30", False),
 ])
 def test_integer_forms(text, ok):
     assert (scalar_problem("tag:yaml.org,2002:int", text, "") is None) == ok
