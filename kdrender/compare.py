@@ -8,6 +8,9 @@ import shutil
 import tempfile
 
 GOLDEN = "golden"
+# A Kubernetes object is at most about 1.5 MiB (etcd's request limit); its YAML, with escapes, a few
+# times that.  A larger golden file was not written by kdrender and is reported, not read.
+GOLDEN_FILE_BYTES = 16 << 20
 # StatefulSet spec fields the API server lets an update change; any other change is refused
 # ("Forbidden: updates to statefulset spec for fields other than ...").
 STATEFULSET_MUTABLE = {"replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy",
@@ -19,16 +22,14 @@ def read_tree(root: str, folder: str = GOLDEN) -> tuple[dict, list[str]]:
     not read: a symlink (even a dangling one), FIFO, socket or device, a folder link, an unreadable
     folder, an over-long file.  Such entries are never opened for reading, so a pull request cannot
     make ``check`` print what they point at (``/proc/self/environ``, ``.git/config``)."""
-    from .budget import Budget
     from .safefs import Refused, read_regular, walk
 
     files: dict = {}
     rels, refused = walk(root, folder, hidden=True)
     messages = [f"{rel}: {reason}" for rel, reason in refused]
-    limit = Budget().file_bytes
     for rel in rels:
         try:
-            raw = read_regular(os.path.join(root, rel), limit)
+            raw = read_regular(os.path.join(root, rel), GOLDEN_FILE_BYTES, setting="")
         except Refused as exc:
             messages.append(f"{rel}: {exc.reason}")
             continue

@@ -35,8 +35,9 @@ def kind_of(mode: int) -> str:
     return "not a regular file"
 
 
-def read_regular(path: str, max_bytes: int, follow: bool = False) -> bytes:
-    """The bytes of the regular file ``path``, at most ``max_bytes`` of them.
+def read_regular(path: str, max_bytes: int, follow: bool = False, setting: str = "limits.fileBytes") -> bytes:
+    """The bytes of the regular file ``path``, at most ``max_bytes`` of them (``setting`` names
+    where the limit is set, for the message).
 
     ``follow=False`` refuses a symlink as the last path component (the caller has checked the
     folders).  The file is opened non-blocking and checked with ``fstat`` before a byte is read,
@@ -60,7 +61,7 @@ def read_regular(path: str, max_bytes: int, follow: bool = False) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise Refused(f"is {kind_of(info.st_mode)}, not a regular file (not read)")
         if info.st_size > max_bytes:
-            raise Refused(f"is {info.st_size} bytes, more than the limit of {max_bytes} (limits.fileBytes)")
+            raise Refused(f"is {info.st_size} bytes, more than the limit of {max_bytes}{_setting(setting)}")
         chunks, size = [], 0
         while True:
             chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
@@ -69,12 +70,16 @@ def read_regular(path: str, max_bytes: int, follow: bool = False) -> bytes:
             chunks.append(chunk)
             size += len(chunk)
             if size > max_bytes:  # grew while being read
-                raise Refused(f"is more than the limit of {max_bytes} bytes (limits.fileBytes)")
+                raise Refused(f"is more than the limit of {max_bytes} bytes{_setting(setting)}")
         return b"".join(chunks)
     except OSError as exc:
         raise Refused(f"cannot be read: {exc.strerror}") from None
     finally:
         os.close(fd)
+
+
+def _setting(name: str) -> str:
+    return f" ({name})" if name else ""
 
 
 def walk(root: str, folder: str, hidden: bool = False, skip: tuple = ()) -> tuple[list[str], list[tuple[str, str]]]:

@@ -174,8 +174,20 @@ def test_golden_reader_refuses_what_is_swapped_in_after_the_walk(tmp_path):
     with pytest.raises(Refused, match="FIFO"):
         read_regular(str(tmp_path / "fifo.yaml"), 1000, follow=True)  # opened non-blocking, then refused
     (tmp_path / "big.yaml").write_text("x" * 2000)
-    with pytest.raises(Refused, match="more than the limit of 1000"):
+    with pytest.raises(Refused, match=r"is 2000 bytes, more than the limit of 1000 \(limits.fileBytes\)"):
         read_regular(str(tmp_path / "big.yaml"), 1000)
+
+
+def test_golden_files_may_be_larger_than_input_files(tmp_path):
+    """A configmeta ConfigMap near 1 MiB of data is more than 1 MiB of YAML: still compared."""
+    from kdrender.compare import GOLDEN_FILE_BYTES, read_tree
+
+    (tmp_path / "golden" / "ns").mkdir(parents=True)
+    (tmp_path / "golden" / "ns" / "ConfigMap-big.yaml").write_text("x" * (LIMITS["fileBytes"][0] + 10))
+    (tmp_path / "golden" / "ns" / "huge.yaml").write_bytes(b"x" * (GOLDEN_FILE_BYTES + 1))
+    files, refused = read_tree(str(tmp_path))
+    assert list(files) == ["ns/ConfigMap-big.yaml"]
+    assert refused == [f"golden/ns/huge.yaml: is {GOLDEN_FILE_BYTES + 1} bytes, more than the limit of {GOLDEN_FILE_BYTES}"]
 
 
 # --------------------------------------------------------------------------------------------------
