@@ -30,6 +30,10 @@ class ParameterError(ValueError):
     pass
 
 
+class SelectionError(ValueError):
+    """The ``clusters`` globs do not select what they name (an input problem: exit 1, not 2)."""
+
+
 def _env_name(param: str) -> str:
     return param.upper().replace("-", "_")
 
@@ -192,21 +196,35 @@ def find_root(start: str) -> str | None:
         path = parent
 
 
-def select_files(root: str, app_dir: str, globs: list) -> list | None:
-    """Repo-relative cluster files for the app path (None: the repo's whole clusters/ folder)."""
+def select_files(root: str, app_dir: str, globs: list) -> tuple[list | None, list]:
+    """Repo-relative cluster files for the app path (None: the repo's whole clusters/ folder), and
+    the problems of the folders searched (a symlinked or unreadable folder is not skipped silently).
+
+    Every glob must match at least one file: a typo in one of two globs would otherwise drop that
+    cluster from the output and Argo CD would prune it (:class:`SelectionError`)."""
     import fnmatch
 
-    from .load import find_files
+    from .load import scan_files
 
+    globs = [g for g in globs if not (isinstance(g, str) and not g.strip())]  # "a.yaml," or an empty UI row
     rel_dir = os.path.relpath(os.path.abspath(app_dir), root).replace(os.sep, "/")
     if rel_dir == ".":
         if not globs:
-            return None
-        candidates, base = find_files(root, "clusters") + find_files(root, "."), ""
+            return None, []
+        # the whole repo is searched; a folder that cannot be walked leaves its glob unmatched
+        candidates, problems = scan_files(root, ".", skip=("catalog", "golden"))[0], []
+        base = ""
     else:
-        candidates, base = find_files(root, rel_dir), rel_dir + "/"
+        (candidates, problems), base = scan_files(root, rel_dir), rel_dir + "/"
     candidates = sorted({c for c in candidates if not c.startswith(("catalog/", "golden/")) and c != "kdrender.yaml"})
     if not globs:
-        return candidates
+        return candidates, problems
+    unmatched = [g for g in globs if not any(fnmatch.fnmatchcase(c[len(base):], g) for c in candidates)]
+    if unmatched:
+        where = f"below {rel_dir}/" if rel_dir != "." else "in the repo"
+        raise SelectionError(f"the clusters parameter {'globs' if len(unmatched) > 1 else 'glob'} "
+                             f"{', '.join(repr(g) for g in unmatched)} {'match' if len(unmatched) > 1 else 'matches'} "
+                             f"no cluster file {where}; every glob must select at least one file (a cluster "
+                             "that silently drops out of the output would be pruned)")
     chosen = [c for c in candidates if any(fnmatch.fnmatchcase(c[len(base):], g) for g in globs)]
-    return chosen
+    return chosen, problems

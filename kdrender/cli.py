@@ -1,6 +1,7 @@
 """The command line: thin wrappers around the pipeline stages.
 
-Exit codes: 0 success, 1 problems in the input (or a golden mismatch), 2 usage errors.
+Exit codes: 0 success, 1 problems in the input (or a golden mismatch), 2 usage errors, 3 an internal
+error (kdrender/entry.py).
 Heavy modules are imported inside the commands so that ``kdrender generate`` stays light.
 """
 
@@ -15,13 +16,17 @@ from . import __version__
 from .problems import UserError, format_problems, report
 
 
+def _limit(model) -> int | None:
+    return model.config.problems_limit if model is not None else None
+
+
 def _fail(exc: UserError) -> None:
-    click.echo(report(exc.problems), err=True, nl=False)
+    click.echo(report(exc.problems, limit=_limit(exc.model)), err=True, nl=False)
     sys.exit(1)
 
 
 def _notices(model) -> None:
-    click.echo(report([], model.notices, model.warnings), err=True, nl=False)
+    click.echo(report([], model.notices, model.warnings, _limit(model)), err=True, nl=False)
 
 
 REPO = click.argument("repo", required=False, default=".", type=click.Path(file_okay=False, exists=True))
@@ -30,7 +35,10 @@ REPO = click.argument("repo", required=False, default=".", type=click.Path(file_
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kdrender")
 def main() -> None:
-    """Render KubeDirector apps and clusters into Kubernetes manifest bundles, without an operator."""
+    """Render KubeDirector apps and clusters into Kubernetes manifest bundles, without an operator.
+
+    An internal error prints one line and exits 3; add --debug to any command for its trace.
+    """
 
 
 @main.command()
@@ -53,9 +61,9 @@ def validate(repo: str, fmt: str, base: str | None) -> None:
     _notices(model)
     errors = [p for p in problems if p.level == "error"]
     if fmt == "json":
-        click.echo(format_problems(problems + list(model.warnings), "json"))
+        click.echo(format_problems(problems + list(model.warnings), "json", _limit(model)))
     elif problems:
-        click.echo(format_problems(problems, fmt))
+        click.echo(format_problems(problems, fmt, _limit(model)))
     if errors:
         click.echo(f"kdrender: {len(errors)} problem{'s' if len(errors) != 1 else ''} found", err=True)
         sys.exit(1)
@@ -161,10 +169,16 @@ def check(repo: str) -> None:
 
     rendered = _render(repo)
     golden = os.path.join(repo, GOLDEN)
-    if not os.path.isdir(golden):
+    if not os.path.lexists(golden):
         click.echo(f"kdrender: {golden} does not exist; run `kdrender build` and commit it", err=True)
         sys.exit(1)
-    messages = compare(bundle_files(rendered), read_tree(golden))
+    committed, refused = read_tree(repo)
+    if refused:  # never compared (or shown): golden/ may hold only regular files and folders
+        click.echo("\n".join(f"kdrender: {line}" for line in refused), err=True)
+        click.echo(f"kdrender: golden/ holds {len(refused)} entries that are not regular files or folders; "
+                   "remove them and run `kdrender build`", err=True)
+        sys.exit(1)
+    messages = compare(bundle_files(rendered), committed)
     if messages:
         click.echo("\n".join(messages))
         click.echo(f"kdrender: golden/ is out of date ({len(messages)} files); run `kdrender build`", err=True)

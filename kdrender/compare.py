@@ -8,24 +8,33 @@ import shutil
 import tempfile
 
 GOLDEN = "golden"
+# A Kubernetes object is at most about 1.5 MiB (etcd's request limit); its YAML, with escapes, a few
+# times that.  A larger golden file was not written by kdrender and is reported, not read.
+GOLDEN_FILE_BYTES = 16 << 20
 # StatefulSet spec fields the API server lets an update change; any other change is refused
 # ("Forbidden: updates to statefulset spec for fields other than ...").
 STATEFULSET_MUTABLE = {"replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy",
                        "minReadySeconds"}
 
 
-def read_tree(folder: str) -> dict:
-    files = {}
-    if not os.path.isdir(folder):
-        return files
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            rel = os.path.relpath(path, folder).replace(os.sep, "/")
-            with open(path, "rb") as fh:  # a stray binary file is "extra", not a crash
-                files[rel] = fh.read().decode("utf-8", errors="replace")
-    return files
+def read_tree(root: str, folder: str = GOLDEN) -> tuple[dict, list[str]]:
+    """The files of ``root/folder`` by folder-relative path, and a message for every entry that is
+    not read: a symlink (even a dangling one), FIFO, socket or device, a folder link, an unreadable
+    folder, an over-long file.  Such entries are never opened for reading, so a pull request cannot
+    make ``check`` print what they point at (``/proc/self/environ``, ``.git/config``)."""
+    from .safefs import Refused, read_regular, walk
+
+    files: dict = {}
+    rels, refused = walk(root, folder, hidden=True)
+    messages = [f"{rel}: {reason}" for rel, reason in refused]
+    for rel in rels:
+        try:
+            raw = read_regular(os.path.join(root, rel), GOLDEN_FILE_BYTES, setting="")
+        except Refused as exc:
+            messages.append(f"{rel}: {exc.reason}")
+            continue
+        files[rel[len(folder) + 1:]] = raw.decode("utf-8", errors="replace")  # a stray binary file is "extra"
+    return files, sorted(messages)
 
 
 def compare(expected: dict, actual: dict, label: str = GOLDEN) -> list[str]:

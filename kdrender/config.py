@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .production import Production, from_options
+from .problems import DEFAULT_PROBLEM_LIMIT
 
 # KubeDirector's webhook defaults for kd-global-config (spec section 4.4), except the naming
 # scheme: kdrender names objects after cluster and role by default (no random suffixes).
@@ -51,6 +52,7 @@ class Config:
     expose_ssh: bool = False
     source: str = ""
     production: Production = field(default_factory=Production)  # PDB, NetworkPolicy, spread, priority, probe
+    problems_limit: int = DEFAULT_PROBLEM_LIMIT  # kdrender.limits.problems; the other limits act in load
 
     def get(self, key: str, default=None):
         return self.settings.get(key, default)
@@ -95,6 +97,7 @@ def make_config(settings: dict | None, options: dict | None, source: str = "") -
         configure_timeout=agent.get("configureTimeoutSeconds", DEFAULT_CONFIGURE_TIMEOUT),
         allow_empty=opts.get("allowEmpty", False),
         expose_ssh=opts.get("exposeSSH", False),
+        problems_limit=(opts.get("limits") or {}).get("problems", DEFAULT_PROBLEM_LIMIT),
         source=source,
         production=from_options(opts),
         **kwargs,

@@ -1,18 +1,70 @@
-"""The ``kdrender`` console script: ``generate`` and ``--version`` skip click, everything else goes through it."""
+"""The ``kdrender`` console script: ``generate`` and ``--version`` skip click, everything else goes through it.
 
+Both paths run under a last-resort handler: a bug in kdrender prints one line
+("kdrender: internal error ...; please report it at ...") and exits 3, never a Python traceback
+(which could quote input values in its frames and would land in CI logs or Argo CD's UI).
+``--debug`` anywhere on the command line, or ``KDRENDER_DEBUG=1`` (for ``generate``: the plugin
+env ``ARGOCD_ENV_KDRENDER_DEBUG=1``), shows the traceback instead.
+"""
+
+import os
 import sys
+
+ISSUES_URL = "https://github.com/kdrender/kdrender/issues"
+INTERNAL_ERROR = 3
+DEBUG_VARS = ("KDRENDER_DEBUG", "ARGOCD_ENV_KDRENDER_DEBUG")
+
+
+def _debug(argv: list, environ) -> bool:
+    return "--debug" in argv or any(environ.get(v, "").strip().lower() in ("1", "true", "yes") for v in DEBUG_VARS)
+
+
+def guarded(run, debug: bool = False) -> int:
+    """Run ``run()`` (returns or raises SystemExit with the exit code) under the last-resort handler."""
+    try:
+        code = run()
+    except SystemExit as exc:
+        code = exc.code
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): nothing left to say
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        code = 1
+    except BaseException as exc:  # noqa: BLE001 - the point of a last-resort handler
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        # the exception's text is not shown: it may quote input (secrets included)
+        what = "out of memory" if isinstance(exc, MemoryError) else type(exc).__name__
+        sys.stderr.write(f"kdrender: internal error ({what}); please report it at {ISSUES_URL} "
+                         f"with the command that failed{'' if debug else ' (run it with --debug for the trace)'}\n")
+        code = INTERNAL_ERROR
+    return code
 
 
 def main() -> None:
-    if sys.argv[1:] == ["generate"]:
+    argv = sys.argv[1:]
+    debug = _debug(argv, os.environ)
+    if "--debug" in argv:
+        argv = [a for a in argv if a != "--debug"]
+        sys.argv[1:] = argv
+    if argv == ["generate"]:
         from .generate import main as generate
 
-        sys.exit(generate())
-    if sys.argv[1:] == ["--version"]:  # as click prints it; the sidecar image has no click
+        sys.exit(guarded(generate, debug))
+    if argv == ["--version"]:  # as click prints it; the sidecar image has no click
         from . import __version__
 
         print(f"kdrender, version {__version__}")
         return
-    from .cli import main as cli
 
-    cli()
+    def cli() -> int:
+        from .cli import main as click_main
+
+        return click_main()
+
+    sys.exit(guarded(cli, debug))

@@ -15,7 +15,7 @@ from .problems import UserError, report
 
 
 def run(environ, cwd: str, out, err) -> int:
-    from .argocd import ParameterError, find_root, options_from, select_files, unserved
+    from .argocd import ParameterError, SelectionError, find_root, options_from, select_files, unserved
     from .emit import json_stream
     from .pipeline import load_model, render_model
     from .schema import Cache
@@ -29,14 +29,21 @@ def run(environ, cwd: str, out, err) -> int:
     if root is None:
         err.write("kdrender generate: no kdrender repo here (no catalog/ or kdrender.yaml in this folder or above)\n")
         return 1
-    files = select_files(root, cwd, globs)
+    try:
+        files, problems = select_files(root, cwd, globs)
+    except SelectionError as exc:
+        err.write(f"kdrender generate: {exc}\n")
+        return 1
+    if problems:
+        err.write(report(problems) + "\n")
+        return 1
     try:
         model = load_model(root, files, namespace=namespace, options=options, cache=Cache.default(environ))
         rendered = render_model(model)
     except UserError as exc:
-        err.write(report(exc.problems) + "\n")
+        err.write(report(exc.problems, limit=exc.model.config.problems_limit if exc.model else None) + "\n")
         return 1
-    err.write(report([], model.notices, model.warnings))
+    err.write(report([], model.notices, model.warnings, model.config.problems_limit))
     objects = [obj for _, _, objs in rendered for obj in objs]
     if not objects and not model.config.allow_empty:
         what = f"the clusters parameter {globs} matches no cluster file" if globs and not files else "no clusters selected"

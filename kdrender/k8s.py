@@ -73,8 +73,15 @@ def label_value(value: str) -> str | None:
     return None
 
 
+# resource.Quantity: an exponent must fit an int32 (else "unable to parse quantity's suffix"), the
+# value is capped at the largest int64 and a non-zero value is rounded up to at least 1n.
+QUANTITY_MAX = Decimal(2**63 - 1)
+QUANTITY_MIN = Decimal("1e-9")
+_INT32 = 2**31
+
+
 def parse_quantity(value) -> Decimal | None:
-    """The exact value of a Kubernetes quantity, or None when it is not one."""
+    """The value of a Kubernetes quantity as the API server bounds it, or None when it is not one."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -88,10 +95,23 @@ def parse_quantity(value) -> Decimal | None:
     try:
         base = Decimal(number)
         if suffix[:1] in ("e", "E"):
-            return base * (Decimal(10) ** int(suffix[1:]))
-        return base * _SUFFIX[suffix]
+            exponent = int(suffix[1:])
+            if not -_INT32 <= exponent < _INT32:
+                return None
+        else:
+            base, exponent = base * _SUFFIX[suffix], 0
     except (InvalidOperation, KeyError, ValueError):
         return None
+    if not base:
+        return Decimal(0)
+    magnitude = base.copy_abs()
+    if magnitude.adjusted() + exponent > 18:  # at least 10**19, beyond int64: capped (no huge power computed)
+        magnitude = QUANTITY_MAX
+    elif magnitude.adjusted() + exponent < -10:
+        magnitude = QUANTITY_MIN
+    else:
+        magnitude = min(QUANTITY_MAX, max(QUANTITY_MIN, magnitude.scaleb(exponent)))
+    return magnitude if base > 0 else -magnitude
 
 
 def quantity_value(value) -> int:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from .budget import Budget, BudgetExceeded
 from .problems import Problem, format_path
+from .safefs import Refused, read_regular, walk
 
 try:  # libyaml is much faster; fall back to the pure-Python parser if it is missing
     _Loader = yaml.CSafeLoader
@@ -25,6 +28,7 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _Loader = yaml.SafeLoader
 
 SUFFIXES = (".yaml", ".yml", ".json")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 CONFIG_FILE = "kdrender.yaml"
 
 
@@ -54,8 +58,9 @@ class Document:
     def positions(self) -> dict:
         if self._positions is None:
             # JSON is (nearly) YAML flow syntax; tabs are white space in JSON but not in YAML,
-            # and replacing them keeps every column where it was.
-            docs, problems = parse_yaml(self.source.replace("\t", " "), self.file)
+            # and surrogate escapes are errors in YAML; replacing them keeps every column where it was.
+            text = _SURROGATE_ESCAPE.sub(r"\\u003f", self.source.replace("\t", " "))
+            docs, problems = parse_yaml(text, self.file)
             self._positions = docs[0].positions if docs and docs[0].index == 0 else {(): (1, 1)}
         return self._positions
 
@@ -88,26 +93,32 @@ class Document:
 
 
 class _Walker:
-    """Builds plain data from a composed YAML node tree, recording positions and duplicate keys."""
+    """Builds plain data from a composed YAML node tree, recording positions and duplicate keys.
 
-    MAX_NODES = 1_000_000  # aliases are expanded: a few lines of anchors could otherwise explode
+    Every value counts against the run's :class:`Budget` (aliases are expanded: a few lines of
+    anchors could otherwise explode), nesting is capped below Python's recursion limit, and
+    scalars whose meaning depends on the YAML version are refused (see :func:`scalar_problem`).
+    """
 
-    def __init__(self, loader, file: str):
+    def __init__(self, loader, file: str, budget: Budget | None = None):
         self.loader = loader
         self.file = file
+        self.budget = budget or Budget()
         self.positions: dict = {}
         self.problems: list[Problem] = []
         self.open: set = set()  # ids of the collection nodes being walked (to spot recursive aliases)
         self.merged: dict = {}  # id of a mapping node -> how many of its pairs were merged in with "<<"
-        self.count = 0
 
     def walk(self, node, path: tuple):
-        self.count += 1
-        if self.count > self.MAX_NODES:
-            raise yaml.MarkedYAMLError(problem=f"more than {self.MAX_NODES} values after expanding aliases",
-                                       problem_mark=node.start_mark)
+        try:
+            self.budget.take_nodes()
+        except BudgetExceeded as exc:
+            raise yaml.MarkedYAMLError(problem=str(exc), problem_mark=node.start_mark) from None
         if not isinstance(node, yaml.CollectionNode):
-            return self.loader.construct_object(node, deep=True)
+            return self._scalar(node, path)
+        reason = self.budget.too_deep(len(path) + 1)
+        if reason:
+            raise yaml.MarkedYAMLError(problem=reason, problem_mark=node.start_mark)
         if id(node) in self.open:
             raise yaml.MarkedYAMLError(problem="an alias refers to a node that contains it",
                                        problem_mark=node.start_mark)
@@ -116,6 +127,18 @@ class _Walker:
             return self._collection(node, path)
         finally:
             self.open.discard(id(node))
+
+    def _scalar(self, node, path: tuple):
+        message = scalar_problem(node.tag, node.value, node.style)
+        if message:
+            self.problems.append(Problem(self.file, node.start_mark.line + 1, node.start_mark.column + 1,
+                                         format_path(path), message, "yaml-version"))
+            return node.value  # the text as written: nothing below sees the surprising value
+        if node.tag in (_STR, _INT) and not node.style and _OCTAL_12.match(node.value):
+            # YAML 1.2 octal (0o755), which YAML 1.1 reads as a string (or as an int where another
+            # library, such as yamllint, has added a resolver to PyYAML's shared Resolver)
+            return int(node.value[2:], 8)
+        return self.loader.construct_object(node, deep=True)
 
     def _collection(self, node, path: tuple):
         if isinstance(node, yaml.MappingNode):
@@ -126,7 +149,7 @@ class _Walker:
             out: dict = {}
             own_keys: set = set()
             for index, (key_node, value_node) in enumerate(node.value):
-                key = self.loader.construct_object(key_node, deep=True)
+                key = self._key(key_node, path)
                 kpath = path + (key,)
                 line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
                 if not isinstance(key, str):
@@ -154,6 +177,100 @@ class _Walker:
             return items
 
 
+    def _key(self, node, path: tuple):
+        if isinstance(node, yaml.ScalarNode) and scalar_problem(node.tag, node.value, node.style):
+            # `on:`, `010:`, a 5,000-digit number: not constructed, reported like any non-string key
+            self.problems.append(Problem(self.file, node.start_mark.line + 1, node.start_mark.column + 1,
+                                         format_path(path), f"mapping key {node.value!r} must be a string (quote it)",
+                                         "load"))
+            return node.value
+        return self.loader.construct_object(node, deep=True)
+
+
+_TAG = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL = _TAG + "str", _TAG + "int", _TAG + "float", _TAG + "bool"
+_DECIMAL = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
+_OCTAL_12 = re.compile(r"^0o[0-7]+$")
+_FLOAT_12 = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$")
+_BOOL_12 = ("true", "True", "TRUE", "false", "False", "FALSE")
+MAX_INT_DIGITS = 19  # Kubernetes integers are 64-bit: 9223372036854775807 has 19 digits
+INT_RANGE = 1 << 63
+
+
+def scalar_problem(tag: str, text: str, style) -> str | None:
+    """Why a scalar is refused, or None.
+
+    kdrender reads YAML 1.1 (PyYAML), Kubernetes' YAML reader mostly so too, editors and many
+    tools YAML 1.2.  Numbers and booleans written in a form only YAML 1.1 knows (``1:30``,
+    ``010``, ``0x2``, ``1_000``, ``yes``), dates and binary data change their meaning with the
+    reader and are refused with the way to write the value.  Integers beyond 64 bits are refused
+    before they are converted (a 5,000-digit number would otherwise stop the run)."""
+    if style:  # quoted or block scalars are strings
+        return None
+    if tag == _INT:
+        if _OCTAL_12.match(text):
+            return None
+        digits = text.lstrip("+-")
+        if _DECIMAL.match(text):
+            if len(digits.lstrip("0")) > MAX_INT_DIGITS or abs(int(text)) >= INT_RANGE:
+                return f"{_short(text)} is out of range: Kubernetes integers are 64-bit"
+            return None
+        return _int_advice(text)
+    if tag == _FLOAT:
+        if _FLOAT_12.match(text):
+            return None
+        return (f"{_short(text)} is a number in YAML 1.1 ({'base 60' if ':' in text else 'digits with _'}) but a "
+                "string in YAML 1.2; write the number in decimal, or quote it if you mean the text")
+    if tag == _BOOL:
+        if text in _BOOL_12:
+            return None
+        value = "true" if text.lower() in ("yes", "y", "on") else "false"
+        return (f"{text} is the boolean {value} in YAML 1.1 but the string {text!r} in YAML 1.2; "
+                f"write {value}, or quote it if you mean the text")
+    if tag in (_STR, _TAG + "null"):
+        return None
+    what = tag[len(_TAG):] if tag.startswith(_TAG) else tag
+    return f"{_short(text)} is read as a YAML {what}, which a Kubernetes manifest cannot hold; quote it"
+
+
+def _int_advice(text: str) -> str:
+    sign = -1 if text.startswith("-") else 1
+    plain = text.lstrip("+-").replace("_", "")
+    short = _short(text)
+    try:
+        if ":" in plain:
+            value, how = 0, "base 60"
+            for part in plain.split(":"):
+                value = value * 60 + int(part)
+        elif plain[:2] in ("0x", "0X"):
+            value, how = int(plain[2:], 16), "hexadecimal"
+        elif plain[:2] in ("0b", "0B"):
+            value, how = int(plain[2:], 2), "binary"
+        elif plain.startswith("0"):
+            value, how = int(plain, 8), "octal"
+        else:
+            value, how = int(plain), "digits with _"
+    except ValueError:
+        return f"{short} is not a number every YAML reader understands; write it in decimal"
+    if value.bit_length() >= 63:
+        return f"{short} is out of range: Kubernetes integers are 64-bit"
+    value *= sign
+    if how == "octal":
+        decimal = sign * int(plain)
+        octal = ("-" if sign < 0 else "") + "0o" + (plain.lstrip("0") or "0")
+        return (f"{short} is {value} in YAML 1.1 (octal) but {decimal} in YAML 1.2; "
+                f"write {value} or {octal} (octal), or {decimal}")
+    if how == "hexadecimal":  # YAML 1.1 and 1.2's core schema agree; its JSON schema and others do not
+        return f"{short} is {value} (hexadecimal) for some YAML readers and a string for others; write {value}, " \
+               "or quote it if you mean the text"
+    return (f"{short} is {value} in YAML 1.1 ({how}) but the string {text!r} in YAML 1.2; write {value}, "
+            "or quote it if you mean the text")
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _mark_problem(file: str, exc: Exception, what: str) -> Problem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -163,16 +280,17 @@ def _mark_problem(file: str, exc: Exception, what: str) -> Problem:
     return Problem(file, line, col, "", msg, "syntax")
 
 
-def parse_yaml(text: str, file: str) -> tuple[list[Document], list[Problem]]:
+def parse_yaml(text: str, file: str, budget: Budget | None = None) -> tuple[list[Document], list[Problem]]:
     """Parse a YAML stream; empty documents are skipped."""
     docs: list[Document] = []
     problems: list[Problem] = []
+    budget = budget or Budget()
     loader = _Loader(text)
     try:
         index = 0
         while loader.check_node():
             node = loader.get_node()
-            walker = _Walker(loader, file)
+            walker = _Walker(loader, file, budget)
             walker.positions[()] = (node.start_mark.line + 1, node.start_mark.column + 1)
             data = walker.walk(node, ())
             problems.extend(walker.problems)
@@ -186,7 +304,7 @@ def parse_yaml(text: str, file: str) -> tuple[list[Document], list[Problem]]:
     return docs, problems
 
 
-def parse_json(text: str, file: str) -> tuple[list[Document], list[Problem]]:
+def parse_json(text: str, file: str, budget: Budget | None = None) -> tuple[list[Document], list[Problem]]:
     """Parse a JSON document.  Duplicate keys are found while decoding; positions come lazily
     from a YAML walk of the same text (at once when there is a duplicate key to point at)."""
     duplicates = []
@@ -199,11 +317,23 @@ def parse_json(text: str, file: str) -> tuple[list[Document], list[Problem]]:
             out[key] = value
         return out
 
+    budget = budget or Budget()
     try:
         data = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         return [], [Problem(file, exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}", "syntax")]
+    except RecursionError:
+        return [], [Problem(file, 1, 1, "", f"invalid JSON: {budget.too_deep(budget.depth + 1)}", "syntax")]
+    except ValueError:  # only a number of more than 4,300 digits gets here
+        return [], [Problem(file, 1, 1, "", "invalid JSON: a number is out of range (Kubernetes integers are 64-bit)",
+                            "syntax")]
     doc = Document(file, 0, data, source=text)
+    try:
+        found = _json_values(data, budget)
+    except BudgetExceeded as exc:
+        return [], [Problem(file, 1, 1, "", f"invalid JSON: {exc}", "syntax")]
+    if found:
+        return [], [doc.problem(path, message, "syntax") for path, message in found]
     if not duplicates:
         return [doc], []
     walked, problems = parse_yaml(text.replace("\t", " "), file)
@@ -216,27 +346,68 @@ def parse_json(text: str, file: str) -> tuple[list[Document], list[Problem]]:
     return [doc], problems
 
 
-def parse_text(text: str, file: str) -> tuple[list[Document], list[Problem]]:
+def _json_values(data, budget: Budget) -> list[tuple[tuple, str]]:
+    """(path, message) for what JSON lets through but a run cannot take: nesting beyond the depth
+    limit, integers beyond 64 bits, strings with lone UTF-16 surrogates (not Unicode, cannot be
+    written out).  Counts every value against the budget; iterative, so depth cannot crash it."""
+    found = []
+    stack = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        budget.take_nodes()
+        if isinstance(value, dict):
+            if budget.too_deep(len(path) + 1):
+                return [(path, budget.too_deep(len(path) + 1))]
+            for key, item in value.items():
+                if not key.isascii() and _surrogate(key):
+                    found.append((path, f"key {_surrogate(key)}"))
+                stack.append((path + (key,), item))
+        elif isinstance(value, list):
+            if budget.too_deep(len(path) + 1):
+                return [(path, budget.too_deep(len(path) + 1))]
+            stack.extend((path + (i,), item) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            if not value.isascii() and _surrogate(value):
+                found.append((path, _surrogate(value)))
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= INT_RANGE:
+            found.append((path, "a number out of range: Kubernetes integers are 64-bit"))
+    return sorted(found, key=lambda pm: format_path(pm[0]))
+
+
+def _surrogate(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"a lone UTF-16 surrogate (\\u{ord(text[exc.start]):04x}) is not Unicode text"
+    return None
+
+
+def parse_text(text: str, file: str, budget: Budget | None = None) -> tuple[list[Document], list[Problem]]:
     if file.endswith(".json"):
-        return parse_json(text, file)
-    return parse_yaml(text, file)
+        return parse_json(text, file, budget)
+    return parse_yaml(text, file, budget)
 
 
-def read_file(root: str, rel: str) -> tuple[list[Document], list[Problem]]:
-    """Read and parse one repo-relative file, refusing paths that leave the repo."""
+def read_file(root: str, rel: str, budget: Budget | None = None) -> tuple[list[Document], list[Problem]]:
+    """Read and parse one repo-relative file, refusing paths that leave the repo, files that are
+    not regular files, and anything beyond the run's budget."""
     problem = check_inside(root, rel)
     if problem:
         return [], [problem]
+    budget = budget or Budget()
     try:
-        with open(os.path.join(root, rel), "rb") as fh:
-            raw = fh.read()
-    except OSError as exc:
-        return [], [Problem(rel, 1, 1, "", f"cannot read file: {exc.strerror}", "load")]
+        raw = read_regular(os.path.join(root, rel), budget.file_bytes, follow=True)
+    except Refused as exc:
+        reason = exc.reason.replace("cannot be read:", "cannot read file:", 1)
+        return [], [Problem(rel, 1, 1, "", reason if reason != exc.reason else f"file {reason}", "load")]
+    reason = budget.take_bytes(len(raw))
+    if reason:
+        return [], [Problem(rel, 1, 1, "", reason, "load")]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return [], [Problem(rel, 1, 1, "", f"file is not UTF-8 ({exc.reason} at byte {exc.start})", "load")]
-    docs, problems = parse_text(text, rel)
+    docs, problems = parse_text(text, rel, budget)
     digest = hashlib.sha256(raw).hexdigest()
     for doc in docs:
         doc.digest = digest
@@ -254,19 +425,18 @@ def check_inside(root: str, rel: str) -> Problem | None:
     return None
 
 
+def scan_files(root: str, folder: str, skip: tuple = ()) -> tuple[list[str], list[Problem]]:
+    """Repo-relative paths of the YAML/JSON files below ``folder`` (sorted), and a problem for each
+    folder that cannot be read or is a symlink (not followed: its clusters must not silently
+    vanish from the output)."""
+    files, refused = walk(root, folder, skip=skip)
+    found = [rel for rel in files if rel.endswith(SUFFIXES)]
+    return found, [Problem(rel, 1, 1, "", f"folder {reason}", "load") for rel, reason in refused]
+
+
 def find_files(root: str, folder: str) -> list[str]:
-    """Repo-relative paths of the YAML/JSON files below ``folder``, sorted; symlinked folders are not followed."""
-    base = os.path.join(root, folder)
-    found: list[str] = []
-    if not os.path.isdir(base):
-        return found
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if name.endswith(SUFFIXES) and not name.startswith("."):
-                rel = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
-                found.append(rel)
-    return sorted(found)
+    """Repo-relative paths of the YAML/JSON files below ``folder``, sorted (see :func:`scan_files`)."""
+    return scan_files(root, folder)[0]
 
 
 @dataclass
@@ -279,6 +449,7 @@ class RepoFiles:
     configs: list[Document] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     extras: list[Document] = field(default_factory=list)  # other Kubernetes objects in cluster files
+    budget: Budget = field(default_factory=Budget)
 
     def add(self, doc: Document) -> None:
         """File a document of ``clusters/`` by kind (apps, configs and other Kubernetes objects may live there too)."""
@@ -300,20 +471,35 @@ def is_extra(doc: Document) -> bool:
 
 
 def load_repo(root: str, cluster_files: list[str] | None = None) -> RepoFiles:
-    """Read a repo.  ``cluster_files`` (repo-relative) restricts which cluster files are read."""
+    """Read a repo.  ``cluster_files`` (repo-relative) restricts which cluster files are read.
+
+    All files share one :class:`Budget`, set from ``kdrender.limits`` of kdrender.yaml (which is
+    itself read under the default budget)."""
     repo = RepoFiles(root)
-    if os.path.isfile(os.path.join(root, CONFIG_FILE)):
-        docs, problems = read_file(root, CONFIG_FILE)
+    budget = Budget()
+    if os.path.lexists(os.path.join(root, CONFIG_FILE)):
+        docs, problems = read_file(root, CONFIG_FILE, budget)
         repo.configs.extend(docs)
         repo.problems.extend(problems)
-    for rel in find_files(root, "catalog"):
-        docs, problems = read_file(root, rel)
+        options = docs[0].data.get("kdrender") if docs and isinstance(docs[0].data, dict) else None
+        used = budget
+        budget = Budget.from_options(options)
+        budget.used_bytes, budget.used_nodes = used.used_bytes, used.used_nodes
+    repo.budget = budget
+    catalog, problems = scan_files(root, "catalog")
+    repo.problems.extend(problems)
+    for rel in catalog:
+        docs, problems = read_file(root, rel, budget)
         repo.problems.extend(problems)
         for doc in docs:
             (repo.configs if doc.kind == "KubeDirectorConfig" else repo.catalog).append(doc)
-    rels = find_files(root, "clusters") if cluster_files is None else sorted(set(cluster_files))
+    if cluster_files is None:
+        rels, problems = scan_files(root, "clusters")
+        repo.problems.extend(problems)
+    else:
+        rels = sorted(set(cluster_files))
     for rel in rels:
-        docs, problems = read_file(root, rel)
+        docs, problems = read_file(root, rel, budget)
         repo.problems.extend(problems)
         for doc in docs:
             repo.add(doc)

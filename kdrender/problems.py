@@ -24,6 +24,8 @@ def format_path(path: Iterable) -> str:
     """``('spec', 'roles', 1, 'members')`` -> ``spec.roles[1].members``."""
     out = ""
     for part in path:
+        if isinstance(part, str) and not part.isascii():  # a lone surrogate from JSON cannot be printed
+            part = part.encode("utf-8", "backslashreplace").decode("utf-8")
         if isinstance(part, int):
             out += f"[{part}]"
         elif not _PLAIN.match(str(part)):
@@ -66,13 +68,22 @@ class Problem:
                 "message": self.message, "rule": self.rule, "level": self.level}
 
 
-def format_problems(problems: list[Problem], fmt: str = "text") -> str:
+DEFAULT_PROBLEM_LIMIT = 500  # kdrender.budget LIMITS["problems"]; kdrender.yaml kdrender.limits.problems
+
+
+def format_problems(problems: list[Problem], fmt: str = "text", limit: int | None = None) -> str:
+    """The problems, sorted; beyond ``limit`` only counted (a hostile file must not print megabytes)."""
     problems = sorted(problems)
+    limit = DEFAULT_PROBLEM_LIMIT if limit is None else limit
+    hidden = max(0, len(problems) - limit)
+    problems = problems[:limit]
     if fmt == "json":
         return json.dumps([p.as_dict() for p in problems], indent=2, sort_keys=True)
+    more = [f"kdrender: {hidden} more problem{'s' if hidden != 1 else ''} not shown "
+            "(limits.problems in kdrender.yaml)"] if hidden else []
     if fmt == "github":
-        return "\n".join(p.github() for p in problems)
-    return "\n".join(p.text() for p in problems)
+        return "\n".join([p.github() for p in problems] + more)
+    return "\n".join([p.text() for p in problems] + more)
 
 
 class UserError(Exception):
@@ -84,10 +95,11 @@ class UserError(Exception):
         self.model = model
 
 
-def report(problems: list, notices: list = (), warnings: list = ()) -> str:
+def report(problems: list, notices: list = (), warnings: list = (), limit: int | None = None) -> str:
     """What the commands print on stderr: notices, warnings, problems and a count line."""
-    lines = [f"notice: {n}" for n in notices] + [f"warning: {w.text()}" for w in warnings]
+    limit = DEFAULT_PROBLEM_LIMIT if limit is None else limit
+    lines = [f"notice: {n}" for n in notices[:limit]] + [f"warning: {w.text()}" for w in list(warnings)[:limit]]
     if problems:
-        lines.append(format_problems(problems))
+        lines.append(format_problems(problems, limit=limit))
         lines.append(f"kdrender: {len(problems)} problem{'s' if len(problems) != 1 else ''} found")
     return "".join(line + "\n" for line in lines)

@@ -32,9 +32,14 @@ def _load(name: str) -> dict:
         return json.load(fh)
 
 
+def _is_integer(checker, instance) -> bool:
+    """JSON Schema calls 2.0 an integer; Kubernetes (and ``range(members)``) do not."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
 @lru_cache(maxsize=None)
 def _validator(kind: str):
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
     from referencing import Registry, Resource
 
     resources = []
@@ -43,7 +48,9 @@ def _validator(kind: str):
             schema = _load(name)
             resources.append((schema["$id"], Resource.from_contents(schema)))
     registry = Registry().with_resources(resources)
-    return Draft202012Validator(_load(KINDS[kind]), registry=registry)
+    strict = validators.extend(Draft202012Validator,
+                               type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+    return strict(_load(KINDS[kind]), registry=registry)
 
 
 def _resolve(ref: str) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .load import RepoFiles, find_files, read_file
+from .load import RepoFiles, read_file, scan_files
 
 NOTE = " (not used by the selected clusters, so it does not stop them)"
 
@@ -38,10 +38,12 @@ def add_connected(repo: RepoFiles, selected: list) -> None:
     """
     if not connected_names(repo.clusters):
         return
-    for rel in find_files(repo.root, "clusters"):
+    rels, problems = scan_files(repo.root, "clusters")
+    repo.problems.extend(problems)
+    for rel in rels:
         if rel in selected:
             continue
-        docs, problems = read_file(repo.root, rel)
+        docs, problems = read_file(repo.root, rel, repo.budget)
         repo.problems.extend(problems)
         for doc in docs:
             repo.add(doc)

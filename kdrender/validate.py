@@ -181,6 +181,9 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict |
         for doc, path, message in rule.check(repo_ctx):
             problems.append(doc.problem(path, message, rule.ID))
     model.clusters.sort(key=lambda c: (c.namespace, c.name, c.file))
+    refused = {(p.file, p.path) for p in repo.problems if p.rule == "yaml-version"}
+    if refused:  # a value refused while loading is kept as its text; the schema need not say so again
+        problems = [p for p in problems if p.rule != "schema" or (p.file, p.path) not in refused]
     model.warnings.extend(p for p in problems if p.level != "error")  # e.g. unknown fields the CRD keeps
     problems = [p for p in problems if p.level == "error"]
     broken = {p.file for p in problems if p.level == "error"}

@@ -218,7 +218,8 @@ def test_pod_template_annotations_over_the_limit_in_all(kd):
 
 def test_object_over_the_size_limit_stops_the_whole_stream(kd):
     cluster = kd.edit(kd.CLUSTER, after(C_ROLE, f"    env: [{{name: BIG, value: {'x' * MAX_OBJECT_BYTES}}}]\n"))
-    rendered, problems = _render(kd, cluster)
+    # the file itself is over the default input budget (limits.fileBytes): lift it to reach the object check
+    rendered, problems = _render(kd, cluster, "kdrender:\n  limits: {fileBytes: 4194304}\n")
     assert rendered is None
     [problem] = problems
     assert problem.startswith("clusters/web1.yaml:4:3: metadata.name: the StatefulSet 'web1-controller' would be ")
@@ -247,7 +248,8 @@ def test_device_path_used_as_mount_path():
 def test_one_object_over_a_limit_stops_every_command(kd):
     big = kd.edit(kd.CLUSTER, ("  name: web1\n", "  name: web2\n"),
                   after(C_ROLE, f"    env: [{{name: BIG, value: {'x' * MAX_OBJECT_BYTES}}}]\n"))
-    root = kd.write({"catalog/web.yaml": kd.APP, "clusters/web1.yaml": kd.CLUSTER, "clusters/web2.yaml": big})
+    root = kd.write({"catalog/web.yaml": kd.APP, "clusters/web1.yaml": kd.CLUSTER, "clusters/web2.yaml": big},
+                    "kdrender:\n  limits: {fileBytes: 4194304}\n")  # past the input budget, to the object check
     message = "clusters/web2.yaml:4:3: metadata.name: the StatefulSet 'web2-controller' would be "
     for args in (["build", str(root)], ["render", "--repo", str(root), str(root / "clusters/web1.yaml"),
                                         str(root / "clusters/web2.yaml")]):

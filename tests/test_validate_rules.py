@@ -206,6 +206,9 @@ CLUSTER_FAILS = [
                             after(C_ROLE, "    volumeProjections: [{pvcName: data, mountPath: /etc/creds}]\n")], None,
      "clusters/web1.yaml:10:41: spec.roles[0].volumeProjections[0].mountPath: Specified mountPath(/etc/creds) for "
      "role(controller) is invalid. It clashes with system generated mountPath."),
+    ("file-mode", [after(C_ROLE, "    fileInjections: [{srcURL: 'https://x/f', destDir: /opt, permissions: {fileMode: 755}}]\n")],
+     None, "clusters/web1.yaml:9:75: spec.roles[0].fileInjections[0].permissions.fileMode: 755 is mode 0o1363, "
+     "beyond 0o777 (decimal, not octal); for rwx bits 755 write 0o755 or 493"),
     ("connections", [after(C_SPEC, "  connections: {clusters: [db]}\n")], None,
      "clusters/web1.yaml:7:28: spec.connections.clusters[0]: connected cluster 'db' does not exist in "
      "namespace 'default' of this repo"),
@@ -250,6 +253,9 @@ CLUSTER_PASSES = [
                                           "    - {pvcName: more, mountPath: /data2, readOnly: true}\n")], None),
     ("secret-keys", [after(C_ROLE, "    secretKeys: [{name: pw, encryptedValue: 0a1b2c}]\n"),
                      after(C_END, "status: {state: configured}\n")], None),  # an exported cluster
+    ("file-mode", [after(C_ROLE, "    fileInjections:\n"
+                                 "    - {srcURL: 'https://x/f', destDir: /opt, permissions: {fileMode: 0o755}}\n"
+                                 "    - {srcURL: 'https://x/g', destDir: /opt, permissions: {fileMode: 420}}\n")], None),
 ]
 
 

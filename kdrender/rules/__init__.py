@@ -79,6 +79,7 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
     cluster_env_names,
     cluster_file_injections,
     cluster_injection_http,
+    cluster_file_mode,
     cluster_labels,
     cluster_min_resources,
     cluster_min_storage,
@@ -103,8 +104,8 @@ RULES = [
     app_unique_ids, app_config_refs, app_role_image, app_min_storage, app_tty_stdin, app_dashboard_scheme,
     cluster_name, cluster_app_exists, cluster_roles, cluster_cardinality, cluster_labels, cluster_quantities,
     cluster_min_resources, cluster_storage, cluster_min_storage, cluster_shared_memory, cluster_secrets,
-    cluster_secret_keys, cluster_encrypted_keys, cluster_env_names, cluster_volume_projections, config_labels,
-    extra_objects, cluster_production, config_production,
+    cluster_secret_keys, cluster_encrypted_keys, cluster_env_names, cluster_volume_projections, cluster_file_mode,
+    config_labels, extra_objects, cluster_production, config_production,
     app_package_http, cluster_file_injections, cluster_injection_http,  # agent inputs (issue 9)
     repo_duplicates, repo_connections, url_credentials,
 ]
