@@ -103,12 +103,12 @@ def base_configmeta(rc, prefix: tuple = ()) -> dict:
             "node_ids": node_ids,
             "hostnames": list(fqdns),
             "fqdns": fqdns,
-            "fqdn_mappings": dict(zip(fqdns, node_ids)),
+            "fqdn_mappings": dict(sorted(zip(fqdns, node_ids))),
             "flavor": _flavor(role),
         }
     return {
         "version": str(app["configSchemaVersion"]),
-        "services": dict(sorted(top_services.items())),
+        "services": {sid: {"1": dict(sorted(by_role["1"].items()))} for sid, by_role in sorted(top_services.items())},
         "nodegroups": {"1": {
             "roles": dict(sorted(roles.items())),
             "distro_id": app["distroID"],
