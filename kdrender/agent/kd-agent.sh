@@ -23,6 +23,11 @@
 #                                  cluster far below the 1 MiB ConfigMap limit);
 #                    members       one "<roleID> <fqdn>" line per member, sorted;
 #                    connections   one opaque line that changes when connected objects change.
+#                  A configmeta too large for one ConfigMap is split over several, projected
+#                  into this one volume: a value may be cut into <key>, <key>.1, <key>.2, ...
+#                  (concatenated in that order), and `shards` ("<count> <version>") with one
+#                  `shard.<i>` ("<version>") per further ConfigMap makes sure all are of one
+#                  version before any is used.
 #                  kubelet updates a ConfigMap mount by swapping the ..data symlink, so the agent
 #                  re-reads everything on each pass (never caching inodes) and reads the three
 #                  keys from one resolved ..data directory, so a pass sees one consistent version.
@@ -280,17 +285,46 @@ config_version_dir() {
     fi
 }
 
+# shards_consistent <dir>: a configmeta split over several ConfigMaps (projected into one
+# volume) is only used when all of them are of one version: the first lists "<count> <version>"
+# in `shards`, every other one its version in `shard.<i>`.
+shards_consistent() {
+    [ -f "$1/shards" ] || return 0
+    read -r _n _v < "$1/shards" || return 1
+    case $_n in ''|*[!0-9]*) return 1 ;; esac
+    _i=1
+    while [ "$_i" -lt "$_n" ]; do
+        [ "$(cat "$1/shard.$_i" 2>/dev/null)" = "$_v" ] || return 1
+        _i=$((_i + 1))
+    done
+    return 0
+}
+
+# cat_chunks <dir> <key>: the value of <key>, which the renderer may have cut into <key>,
+# <key>.1, <key>.2, ... (a value larger than one ConfigMap may hold).
+cat_chunks() {
+    cat "$1/$2" || return 1
+    _c=1
+    while [ -f "$1/$2.$_c" ]; do
+        cat "$1/$2.$_c" || return 1
+        _c=$((_c + 1))
+    done
+    return 0
+}
+
 # copy_version <dir>: copy members, connections and this pod's configmeta from one version.
 copy_version() {
     rm -rf "$SNAP.new" && mkdir -p "$SNAP.new" || return 1
-    cat "$1/members" > "$SNAP.new/members" 2>/dev/null || return 1
+    shards_consistent "$1" || return 1
+    cat_chunks "$1" members > "$SNAP.new/members" 2>/dev/null || return 1
     if [ -f "$1/connections" ]; then
         cat "$1/connections" > "$SNAP.new/connections" 2>/dev/null || return 1
     else
         : > "$SNAP.new/connections"
     fi
     if [ -f "$1/configmeta.json" ] && [ -f "$1/$KD_POD_NAME.node.json" ]; then
-        join_configmeta "$1/configmeta.json" "$1/$KD_POD_NAME.node.json" > "$SNAP.new/configmeta.json" 2>/dev/null ||
+        cat_chunks "$1" configmeta.json > "$SNAP.new/shared.json" 2>/dev/null &&
+            join_configmeta "$SNAP.new/shared.json" "$1/$KD_POD_NAME.node.json" > "$SNAP.new/configmeta.json" 2>/dev/null ||
             return 1
     fi
     return 0
@@ -498,8 +532,14 @@ full_setup() {
         done
         log "systemd is responsive"
     fi
-    # step 5
-    take_snapshot || fail "execution of app config failed: cannot read $KD_CONFIG_DIR"
+    # step 5 (while Argo CD or Flux is still applying a configmeta split over several
+    # ConfigMaps, the projection mixes versions: wait for a consistent one)
+    until take_snapshot; do
+        [ "$KD_ONESHOT" = 1 ] && fail "execution of app config failed: cannot read $KD_CONFIG_DIR"
+        stop_requested && { log "stop requested while waiting for configmeta"; exit 0; }
+        log "no consistent version of $KD_CONFIG_DIR yet; waiting"
+        nap
+    done
     [ -f "$SNAP/configmeta.json" ] ||
         fail "execution of app config failed: no configmeta for $KD_POD_NAME in $KD_CONFIG_DIR"
     if is_true "$KD_NEW_LAYOUT"; then

@@ -6,7 +6,7 @@ One module per object family: ``service`` (headless and member Services), ``stat
 
 from __future__ import annotations
 
-from .configmeta import configmaps
+from .configmeta import configmaps, list_shards
 from .service import headless_service, member_services
 from .statefulset import statefulset
 
@@ -21,4 +21,5 @@ def render_cluster(rc, resolved) -> list:
             objects.append(statefulset(rc, role, config))
     for role in rc.roles:
         objects.extend(member_services(rc, role, config))
+    list_shards(objects, rc)
     return objects

@@ -196,25 +196,84 @@ def _agent_script() -> str:
         return fh.read()
 
 
+# Every ConfigMap's data (keys plus values, in bytes) stays below this, far enough under the API
+# server's 1 MiB limit that the serialized object (metadata, JSON escaping) fits too.
+SHARD_BUDGET = 768 * 1024
+# configmeta ConfigMaps every pod template lists (the first required, the others optional), so
+# that a cluster that grows into more ConfigMaps does not change its pod templates (no roll).
+LISTED_SHARDS = 4
+
+
+def shard_name(rc, index: int) -> str:
+    meta_name = configmap_names(rc)[0]
+    return meta_name if index == 0 else f"{meta_name}-{index}"
+
+
+def _utf8_chunks(text: str, size: int) -> list:
+    """``text`` cut into pieces of at most ``size`` UTF-8 bytes, never inside a character."""
+    data = text.encode()
+    chunks, start = [], 0
+    while start < len(data):
+        end = min(start + size, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:
+            end -= 1
+        chunks.append(data[start:end].decode())
+        start = end
+    return chunks or [""]
+
+
+def _entry_size(key: str, value: str) -> int:
+    return len(key.encode()) + len(value.encode())
+
+
+def shard(entries: list, budget: int = SHARD_BUDGET) -> list:
+    """Pack ``(key, value)`` entries, in order, into as few data maps as fit the budget.
+
+    A value larger than a whole ConfigMap (the shared configmeta of a huge cluster) is cut into
+    ``key``, ``key.1``, ``key.2``, ... which the agent concatenates.  With more than one map, the
+    first carries ``shards`` (``<count> <version>``) and every other one ``shard.<i>``
+    (``<version>``), so the agent only uses a projection in which all of them agree.
+    """
+    pieces = []
+    for key, value in entries:
+        chunks = _utf8_chunks(value, budget // 2) if _entry_size(key, value) > budget // 2 else [value]
+        pieces += [(key if i == 0 else f"{key}.{i}", chunk) for i, chunk in enumerate(chunks)]
+    maps, size = [{}], 0
+    reserve = 64  # room for the shards / shard.<i> key
+    for key, value in pieces:
+        n = _entry_size(key, value)
+        if maps[-1] and size + n > budget - reserve:
+            maps.append({})
+            size = 0
+        maps[-1][key] = value
+        size += n
+    if len(maps) > 1:
+        version = hashlib.sha256(go_json(maps).encode()).hexdigest()[:16]
+        maps[0]["shards"] = f"{len(maps)} {version}\n"
+        for i, data in enumerate(maps[1:], 1):
+            data[f"shard.{i}"] = version + "\n"
+    return maps
+
+
 def configmaps(rc, resolved) -> list:
     config = resolved.config
     if not cluster_uses_agent(rc, config):
         return []
-    meta_name, agent_name = configmap_names(rc)
+    agent_name = configmap_names(rc)[1]
     labels = {**rc.recommended, **rc.labels}
     annotations = with_wave({}, config, WAVE)
     base = base_configmeta(rc)
     base["connections"] = connections(rc, resolved)
     conn_text = go_json(base["connections"])
-    data = {
-        "configmeta.json": go_json(base),
-        "members": members_text(rc),
-        "connections": hashlib.sha256(conn_text.encode()).hexdigest()[:16] + "\n",
-    }
+    entries = [
+        ("configmeta.json", go_json(base)),
+        ("members", members_text(rc)),
+        ("connections", hashlib.sha256(conn_text.encode()).hexdigest()[:16] + "\n"),
+    ]
     for role in rc.roles:
         if role.package and uses_agent(rc, role, config):
             for i, pod in enumerate(role.pods):
-                data[f"{pod}.node.json"] = go_json(node_section(rc, role, i))
+                entries.append((f"{pod}.node.json", go_json(node_section(rc, role, i))))
     systemd = bool(rc.app.spec.get("systemdRequired"))
     agent_data = {"kd-agent.sh": _agent_script()}
     for role in rc.roles:
@@ -223,19 +282,41 @@ def configmaps(rc, resolved) -> list:
             injections = role_injections(role)
             if injections:
                 agent_data[f"{role.id}.injections"] = injections
-    return [
+    objects = [
         {"apiVersion": "v1", "kind": "ConfigMap",
-         "metadata": metadata(meta_name, rc.cluster.namespace, labels, annotations), "data": data},
-        {"apiVersion": "v1", "kind": "ConfigMap",
-         "metadata": metadata(agent_name, rc.cluster.namespace, labels, annotations), "data": agent_data},
+         "metadata": metadata(shard_name(rc, i), rc.cluster.namespace, labels, annotations), "data": data}
+        for i, data in enumerate(shard(entries))
     ]
+    objects.append({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": metadata(agent_name, rc.cluster.namespace, labels, annotations), "data": agent_data})
+    return objects
+
+
+def list_shards(objects: list, rc) -> None:
+    """A cluster whose configmeta needs more ConfigMaps than pod templates list: list them all."""
+    names = {o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"}
+    count = 0
+    while shard_name(rc, count) in names:
+        count += 1
+    if count <= LISTED_SHARDS:
+        return
+    for obj in objects:
+        if obj["kind"] != "StatefulSet":
+            continue
+        for volume in obj["spec"]["template"]["spec"]["volumes"]:
+            if volume["name"] == "kd-configmeta":
+                volume["projected"]["sources"] = _shard_sources(rc, count)
+
+
+def _shard_sources(rc, count: int) -> list:
+    return [{"configMap": {"name": shard_name(rc, i), **({"optional": True} if i else {})}} for i in range(count)]
 
 
 def agent_volumes(rc, role) -> tuple[list, list]:
     """Volumes and mounts that deliver configmeta, the agent and connected ConfigMaps/Secrets."""
-    meta_name, agent_name = configmap_names(rc)
+    agent_name = configmap_names(rc)[1]
     volumes = [
-        {"name": "kd-configmeta", "configMap": {"name": meta_name, "defaultMode": 0o444}},
+        {"name": "kd-configmeta", "projected": {"sources": _shard_sources(rc, LISTED_SHARDS), "defaultMode": 0o444}},
         {"name": "kd-agent", "configMap": {"name": agent_name, "defaultMode": 0o555}},
     ]
     mounts = [
