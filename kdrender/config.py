@@ -42,6 +42,9 @@ class Config:
     agent: bool = True
     configcli_url: str = DEFAULT_CONFIGCLI_URL
     poll_seconds: int = 10
+    configcli_sha256: str = ""  # pinned digest of the configcli download (or of configcli_file)
+    configcli_file: str = ""  # repo-relative configcli tarball shipped in the bundle (air-gapped)
+    configcli_tgz: bytes = b""  # its content, read by kdrender.configcli.attach_configcli
     allow_empty: bool = False
     source: str = ""
 
@@ -85,6 +88,8 @@ def make_config(settings: dict | None, options: dict | None, source: str = "") -
         agent=agent.get("enabled", True),
         configcli_url=agent.get("configcliURL", DEFAULT_CONFIGCLI_URL),
         poll_seconds=agent.get("pollSeconds", 10),
+        configcli_sha256=agent.get("configcliSHA256", "").lower(),
+        configcli_file=agent.get("configcliFile", ""),
         allow_empty=opts.get("allowEmpty", False),
         source=source,
         **kwargs,

@@ -36,7 +36,7 @@
 #                  package), KD_NEW_LAYOUT (true/false), KD_EVENTS ("all" when the role's
 #                  eventList is unset, else a space-separated subset of
 #                  "configure addnodes delnodes", possibly empty), KD_SYSTEMD (true/false),
-#                  KD_CONFIGCLI_URL, KD_POLL_SECONDS (integer), and optionally
+#                  KD_CONFIGCLI_URL, optionally KD_CONFIGCLI_SHA256, KD_POLL_SECONDS (integer), and optionally
 #                  <roleID>.injections: one file injection per line, TAB-separated fields
 #                  srcURL, destDir, fileMode (octal digits or empty), fileOwner, fileGroup.
 #   KD_PEER_WAIT_SECONDS  bound on waiting for new peers to resolve before --addnodes (600).
@@ -80,7 +80,10 @@
 #      /etc/guestconfig/configmeta.json from the ConfigMap (atomically: temp file + mv).  The
 #      members/connections of that same ConfigMap version are saved as kd-members/kd-connections.
 #   6. configcli, skipped if /usr/local/bin/configcli or /usr/bin/configcli exists; otherwise
-#        curl -L $KD_CONFIGCLI_URL -o /tmp/configcli.tgz, then
+#        curl -L $KD_CONFIGCLI_URL -o /tmp/configcli.tgz (or, air-gapped, a copy of
+#        $KD_AGENT_DIR/configcli.tgz shipped in the bundle: no curl), its sha256 checked against
+#        KD_CONFIGCLI_SHA256 when set (a mismatch is "config error: execution of app config
+#        failed: configcli.tgz does not match the pinned sha256 ..."), then
 #        cd /tmp && tar xzf configcli.tgz && chmod u+x /tmp/configcli-*/install &&
 #        /tmp/configcli-*/install [--new] && rm -rf /tmp/configcli-* && rm -f /tmp/configcli.tgz &&
 #        ln -sf <P>/bin/configcli <P>/bin/bdvcli && ln -sf <P>/bin/configcli <P>/bin/bd_vcli
@@ -442,17 +445,43 @@ legacy_links() {
     return $_rc
 }
 
+# sha256_of <file>: the hex sha256 of a file (coreutils or busybox sha256sum, else openssl).
+sha256_of() {
+    if command -v sha256sum > /dev/null 2>&1; then
+        sha256sum < "$1" 2>/dev/null | awk '{ print $1 }'
+    elif command -v openssl > /dev/null 2>&1; then
+        openssl dgst -sha256 < "$1" 2>/dev/null | awk '{ print $NF }'
+    fi
+}
+
 install_configcli() {
     if [ -e "$R/usr/local/bin/configcli" ] || [ -e "$R/usr/bin/configcli" ]; then
         log "configcli already installed: skipped"
         return 0
     fi
     if is_true "$KD_NEW_LAYOUT"; then _p=/usr/local; _new=--new; else _p=/usr; _new=; fi
-    log "configcli: curl -L $KD_CONFIGCLI_URL -o /tmp/configcli.tgz"
-    curl -L "$KD_CONFIGCLI_URL" -o "$R/tmp/configcli.tgz" < /dev/null > "$CMD_OUT" 2>&1
-    _rc=$?
-    relay
-    [ "$_rc" = 0 ] || return "$_rc"
+    if [ -f "$KD_AGENT_DIR/configcli.tgz" ]; then
+        # air-gapped: the tarball came with the bundle (binaryData of the kd-agent ConfigMap)
+        log "configcli: cp /etc/kd/agent/configcli.tgz /tmp/configcli.tgz (shipped in the bundle, no download)"
+        cat "$KD_AGENT_DIR/configcli.tgz" > "$R/tmp/configcli.tgz" ||
+            { CONFIGCLI_ERROR="cannot copy the bundled configcli.tgz"; return 1; }
+    else
+        log "configcli: curl -L $KD_CONFIGCLI_URL -o /tmp/configcli.tgz"
+        curl -L "$KD_CONFIGCLI_URL" -o "$R/tmp/configcli.tgz" < /dev/null > "$CMD_OUT" 2>&1
+        _rc=$?
+        relay
+        [ "$_rc" = 0 ] || { CONFIGCLI_ERROR="configcli download failed (curl exit status $_rc)"; return "$_rc"; }
+    fi
+    if [ -n "${KD_CONFIGCLI_SHA256:-}" ]; then
+        _sum=$(sha256_of "$R/tmp/configcli.tgz")
+        if [ "$_sum" != "$KD_CONFIGCLI_SHA256" ]; then
+            rm -f "$R/tmp/configcli.tgz"
+            CONFIGCLI_ERROR="configcli.tgz does not match the pinned sha256 ${KD_CONFIGCLI_SHA256} (got ${_sum:-no digest: no sha256sum or openssl}); refused"
+            log "$CONFIGCLI_ERROR"
+            return 1
+        fi
+        log "configcli: sha256 $KD_CONFIGCLI_SHA256 verified"
+    fi
     log "configcli: cd /tmp && tar xzf configcli.tgz && chmod u+x /tmp/configcli-*/install && /tmp/configcli-*/install${_new:+ $_new} && rm -rf /tmp/configcli-* && rm -f /tmp/configcli.tgz && ln -sf $_p/bin/configcli $_p/bin/bdvcli && ln -sf $_p/bin/configcli $_p/bin/bd_vcli"
     # shellcheck disable=SC2211  # KubeDirector's command runs the install script through a glob
     (
@@ -554,7 +583,8 @@ full_setup() {
     save_file "$SNAP/members" "$SAVED_MEMBERS" && save_file "$SNAP/connections" "$SAVED_CONNECTIONS" ||
         fail "execution of app config failed: cannot write /etc/guestconfig/kd-members"
     # step 6
-    install_configcli || fail "execution of app config failed: configcli setup failed"
+    CONFIGCLI_ERROR="configcli setup failed"
+    install_configcli || fail "execution of app config failed: $CONFIGCLI_ERROR"
     # step 7
     if is_true "$KD_NEW_LAYOUT"; then
         legacy_links || fail "execution of app config failed: configcli legacy links failed"
@@ -767,6 +797,7 @@ KD_NEW_LAYOUT=false
 KD_EVENTS=all
 KD_SYSTEMD=false
 KD_CONFIGCLI_URL=
+KD_CONFIGCLI_SHA256=
 # shellcheck disable=SC1090
 . "$KD_AGENT_DIR/$ROLE.env"
 case $KD_POLL_SECONDS in ''|*[!0-9]*) KD_POLL_SECONDS=10 ;; esac

@@ -18,6 +18,7 @@ copied into configmeta.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -174,6 +175,8 @@ def role_env(role, config, systemd: bool) -> str:
         "KD_CONFIGCLI_URL": config.configcli_url,
         "KD_POLL_SECONDS": str(config.poll_seconds),
     }
+    if config.configcli_sha256:
+        settings["KD_CONFIGCLI_SHA256"] = config.configcli_sha256
     return "".join(f"{k}={_shell_quote(v)}\n" for k, v in settings.items())
 
 
@@ -287,8 +290,11 @@ def configmaps(rc, resolved) -> list:
          "metadata": metadata(shard_name(rc, i), rc.cluster.namespace, labels, annotations), "data": data}
         for i, data in enumerate(shard(entries))
     ]
-    objects.append({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": metadata(agent_name, rc.cluster.namespace, labels, annotations), "data": agent_data})
+    agent_map = {"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": metadata(agent_name, rc.cluster.namespace, labels, annotations), "data": agent_data}
+    if config.configcli_tgz:  # air-gapped: the agent installs this instead of downloading configcli
+        agent_map["binaryData"] = {"configcli.tgz": base64.b64encode(config.configcli_tgz).decode()}
+    objects.append(agent_map)
     return objects
 
 
