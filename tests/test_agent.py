@@ -75,11 +75,9 @@ echo "active (running)"
 FAKE_GETENT = r"""#!/bin/sh
 echo "getent $*" >> "$KD_FAKE/getent.log"
 [ "$1" = hosts ] || exit 2
-if grep -qxF "$2" "$KD_FAKE/hosts" 2>/dev/null; then
-    echo "10.1.2.3 $2"
-    exit 0
-fi
-exit 2
+# fake/hosts: one "<name>" (address 10.1.2.3) or "<name> <address>" per line
+awk -v n="$2" '$1 == n { print ($2 == "" ? "10.1.2.3" : $2) " " n; found = 1; exit } END { exit !found }' \
+    "$KD_FAKE/hosts" 2>/dev/null
 """
 
 STARTSCRIPT = r"""#!/bin/sh
@@ -225,6 +223,10 @@ class Pod:
         with open(self.fake / "hosts", "a") as fh:
             for p in pods:
                 fh.write(fqdn(p) + "\n")
+
+    def dns(self, name: str, address: str = "") -> None:
+        with open(self.fake / "hosts", "a") as fh:
+            fh.write(f"{name} {address}".rstrip() + "\n")
 
     # -- running ---------------------------------------------------------------------------
 
@@ -753,6 +755,41 @@ def test_event_list_without_delnodes_skips_delnodes(tmp_path, shell):
     pod.publish({"controller": ["kdss-ctrl-0"], "worker": ["kdss-wrk-0"]}, gen="2")
     ok(pod.run())
     assert pod.startscript_calls() == ["--configure [gen=1]"]
+
+
+READY_DOMAIN = "kdhs-7xq2m-ready.analytics.svc.cluster.local"
+
+
+def test_addnodes_only_after_the_new_peer_is_ready(tmp_path, shell):
+    """With the readiness Service, a peer whose name resolves (publishNotReadyAddresses) is not
+    yet notified about: only once its address has a name under the readiness Service."""
+    pod = Pod(tmp_path, shell)
+    for role in ("controller", "worker"):
+        (pod.agent_dir / f"{role}.env").write_text(role_env(role) + f"KD_READY_DOMAIN='{READY_DOMAIN}'\n")
+    pod.publish(CLUSTER)
+    ok(pod.run())
+    grown = {"controller": ["kdss-ctrl-0"], "worker": ["kdss-wrk-0", "kdss-wrk-1", "kdss-wrk-2"]}
+    pod.dns(fqdn("kdss-wrk-2"), "10.0.7.21")
+    pod.dns(f"10-0-7-99.{READY_DOMAIN}")  # another member is Ready: not this one
+    pod.publish(grown, gen="2")
+    result = pod.run()
+    ok(result)
+    assert pod.startscript_calls() == ["--configure [gen=1]"]
+    assert f"new peer {fqdn('kdss-wrk-2')} (10.0.7.21) is not ready after 0s" in result.stdout
+    assert "notify --addnodes for role worker postponed: peers not ready; will retry" in result.stdout
+    lookups = pod.lines("getent.log")
+    assert f"getent hosts 10-0-7-21.{READY_DOMAIN}" in lookups
+
+    def later():  # the peer finishes its --configure and becomes Ready
+        time.sleep(1.2)
+        pod.dns(f"10-0-7-21.{READY_DOMAIN}")
+
+    t = threading.Thread(target=later)
+    t.start()
+    ok(pod.run(KD_PEER_WAIT_SECONDS=20))
+    t.join()
+    assert pod.startscript_calls() == ["--configure [gen=1]", add("addnodes", "worker", ["kdss-wrk-2"], "2")]
+    assert pod.read("/etc/guestconfig/kd-members") == pod.members_text(grown)
 
 
 def test_addnodes_waits_for_new_peers_to_resolve(configured):

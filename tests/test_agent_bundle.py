@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kdrender.pipeline import load_model, render_model
-from kdrender.render.configmeta import configmeta
+from kdrender.render.configmeta import configmeta, ready_domain
 from kdrender.resolve import ResolvedModel, resolve_model
 from test_agent import CONFIGCLI_INSTALL, STARTSCRIPT, Pod, tgz
 
@@ -77,7 +77,8 @@ def test_rerendered_configmeta_makes_the_member_add_the_new_worker(member, tmp_p
     assert pod.run().returncode == 0
     _, rc3, meta3, _ = rendered(tmp_path, 3)
     new = next(r for r in rc3.roles if r.id == "worker").pods[2]
-    (pod.fake / "hosts").write_text(rc3.fqdn(new) + "\n")
+    # the new worker resolves, and is Ready: its address has a name under the readiness Service
+    (pod.fake / "hosts").write_text(f"{rc3.fqdn(new)} 10.4.0.9\n10-4-0-9.{ready_domain(rc3)}\n")
     pod.publish({}, files=meta3)
     assert pod.run().returncode == 0
     assert pod.startscript_calls() == [

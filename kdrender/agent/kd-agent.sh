@@ -36,10 +36,10 @@
 #                  package), KD_NEW_LAYOUT (true/false), KD_EVENTS ("all" when the role's
 #                  eventList is unset, else a space-separated subset of
 #                  "configure addnodes delnodes", possibly empty), KD_SYSTEMD (true/false),
-#                  KD_CONFIGCLI_URL, optionally KD_CONFIGCLI_SHA256, KD_POLL_SECONDS (integer), and optionally
+#                  KD_CONFIGCLI_URL, KD_READY_DOMAIN, optionally KD_CONFIGCLI_SHA256, KD_POLL_SECONDS (integer), and optionally
 #                  <roleID>.injections: one file injection per line, TAB-separated fields
 #                  srcURL, destDir, fileMode (octal digits or empty), fileOwner, fileGroup.
-#   KD_PEER_WAIT_SECONDS  bound on waiting for new peers to resolve before --addnodes (600).
+#   KD_PEER_WAIT_SECONDS  bound on waiting for new peers to be ready before --addnodes (600).
 #   KD_ONESHOT=1   run the setup, then a single watch pass, then exit (for tests).
 #   KD_CONTAINER_FINGERPRINT  overrides the container-instance fingerprint (tests only; below).
 #   Explicitly set KD_CONFIG_DIR / KD_AGENT_DIR are used as given (not prefixed by KD_ROOT).
@@ -122,8 +122,12 @@
 #            startscript --delnodes --nodegroup 1 --role <role> --fqdns <csv of removed fqdns>
 #            startscript --addnodes --nodegroup 1 --role <role> --fqdns <csv of added fqdns>
 #          (csv in members-file order, own fqdn never included), each only when KD_EVENTS is
-#          "all" or lists the event.  Before --addnodes every new fqdn must resolve with
-#          `getent hosts <fqdn>` (waiting at most KD_PEER_WAIT_SECONDS in total per role).
+#          "all" or lists the event.  Before --addnodes every new peer must be ready, as
+#          KubeDirector notifies only after the new member's own --configure: its fqdn resolves
+#          (`getent hosts <fqdn>`) and, with KD_READY_DOMAIN, `getent hosts <a-b-c-d>.$KD_READY_DOMAIN`
+#          resolves too (<a-b-c-d>: its address with '.' or ':' as '-'; the readiness Service has
+#          no publishNotReadyAddresses, so DNS serves that name only while the peer is Ready),
+#          waiting at most KD_PEER_WAIT_SECONDS in total per role.
 #        - then the processed state is saved.  A notification (or reconnect) that fails or whose
 #          peers never resolve is logged and retried on the next pass: the saved state keeps the
 #          old entries for exactly that role/event (or the old connections line).
@@ -624,13 +628,27 @@ apply_delta() {
         mv -f "$1.new" "$1"
 }
 
-# wait_resolvable <csv>: every fqdn resolves (getent hosts), waiting KD_PEER_WAIT_SECONDS at most.
-wait_resolvable() {
+# peer_ready <fqdn>: the peer's name resolves and, with KD_READY_DOMAIN (the readiness Service,
+# a headless Service without publishNotReadyAddresses), its address has a name under that
+# Service too, which DNS serves only while the peer is Ready, i.e. configured.
+peer_ready() {
+    _ip=$(getent hosts "$1" 2>/dev/null < /dev/null | awk 'NR == 1 { print $1 }')
+    [ -n "$_ip" ] || return 1
+    [ -n "${KD_READY_DOMAIN:-}" ] || return 0
+    getent hosts "$(printf '%s' "$_ip" | tr '.:' '--').$KD_READY_DOMAIN" > /dev/null 2>&1 < /dev/null
+}
+
+# wait_ready <csv>: every new peer is ready (peer_ready), waiting KD_PEER_WAIT_SECONDS at most.
+wait_ready() {
     _waited=0
     for _f in $(printf '%s\n' "$1" | tr ',' ' '); do
-        until getent hosts "$_f" > /dev/null 2>&1 < /dev/null; do
+        until peer_ready "$_f"; do
             if [ "$_waited" -ge "$KD_PEER_WAIT_SECONDS" ] || stop_requested; then
-                log "new peer $_f does not resolve after ${_waited}s"
+                if [ -n "$_ip" ]; then
+                    log "new peer $_f ($_ip) is not ready after ${_waited}s (no address under $KD_READY_DOMAIN)"
+                else
+                    log "new peer $_f does not resolve after ${_waited}s"
+                fi
                 return 1
             fi
             _waited=$((_waited + 1))
@@ -647,8 +665,8 @@ notify_role() {
         log "eventList lacks $1: not notifying $3 (role $2)"
         return 0
     fi
-    if [ "$1" = addnodes ] && ! wait_resolvable "$3"; then
-        log "notify --$1 for role $2 postponed: peers not resolvable; will retry"
+    if [ "$1" = addnodes ] && ! wait_ready "$3"; then
+        log "notify --$1 for role $2 postponed: peers not ready; will retry"
         return 1
     fi
     log "notify: startscript --$1 --nodegroup 1 --role $2 --fqdns $3"

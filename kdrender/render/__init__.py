@@ -6,7 +6,7 @@ One module per object family: ``service`` (headless and member Services), ``stat
 
 from __future__ import annotations
 
-from .configmeta import configmaps, list_shards
+from .configmeta import configmaps, list_shards, ready_service
 from .service import headless_service, member_services
 from .statefulset import statefulset
 
@@ -16,6 +16,7 @@ def render_cluster(rc, resolved) -> list:
     config = resolved.config
     objects = list(configmaps(rc, resolved))
     objects.append(headless_service(rc, config))
+    objects.extend(ready_service(rc, config, objects[-1]))
     for role in rc.roles:
         if role.members > 0:
             objects.append(statefulset(rc, role, config))

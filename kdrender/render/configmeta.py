@@ -19,6 +19,7 @@ copied into configmeta.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import os
@@ -164,7 +165,7 @@ def _shell_quote(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
-def role_env(role, config, systemd: bool) -> str:
+def role_env(rc, role, config, systemd: bool) -> str:
     events = role.app_role.get("eventList")
     settings = {
         "KD_ROLE": role.id,
@@ -173,6 +174,7 @@ def role_env(role, config, systemd: bool) -> str:
         "KD_EVENTS": "all" if events is None else " ".join(events),
         "KD_SYSTEMD": "true" if systemd else "false",
         "KD_CONFIGCLI_URL": config.configcli_url,
+        "KD_READY_DOMAIN": ready_domain(rc),
         "KD_POLL_SECONDS": str(config.poll_seconds),
     }
     if config.configcli_sha256:
@@ -192,6 +194,27 @@ def role_injections(role) -> str:
 
 def configmap_names(rc) -> tuple[str, str]:
     return f"{rc.headless}-configmeta", f"{rc.headless}-kd-agent"
+
+
+def ready_service_name(rc) -> str:
+    return f"{rc.headless}-ready"
+
+
+def ready_domain(rc) -> str:
+    return f"{ready_service_name(rc)}.{rc.domain.split('.', 1)[1]}"
+
+
+def ready_service(rc, config, headless: dict) -> list:
+    """A second headless Service, without ``publishNotReadyAddresses``: DNS has a name for a
+    member's address under it (``<a-b-c-d>.<headless>-ready.<ns>.svc...``) only while the member
+    is Ready, i.e. configured.  The agent sends ``--addnodes`` only once a new peer's address
+    has that name, as KubeDirector notifies only after the new member's ``--configure``."""
+    if not cluster_uses_agent(rc, config):
+        return []
+    service = copy.deepcopy(headless)
+    service["metadata"]["name"] = ready_service_name(rc)
+    service["spec"]["publishNotReadyAddresses"] = False
+    return [service]
 
 
 def _agent_script() -> str:
@@ -281,7 +304,7 @@ def configmaps(rc, resolved) -> list:
     agent_data = {"kd-agent.sh": _agent_script()}
     for role in rc.roles:
         if uses_agent(rc, role, config):
-            agent_data[f"{role.id}.env"] = role_env(role, config, systemd)
+            agent_data[f"{role.id}.env"] = role_env(rc, role, config, systemd)
             injections = role_injections(role)
             if injections:
                 agent_data[f"{role.id}.injections"] = injections
