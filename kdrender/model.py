@@ -31,6 +31,7 @@ class Cluster:
     position: tuple = (1, 1)  # line and column of metadata.name, for problems found later
     status: dict = field(default_factory=dict)  # KubeDirector's status, when adopting a running cluster
     uid: str = ""  # metadata.uid, when adopting
+    annotations: dict = field(default_factory=dict)  # metadata.annotations (kdrender.io/* in-pod settings)
 
 
 @dataclass

@@ -153,7 +153,8 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict |
             spec = default_cluster(ctx.spec, app.spec, config.settings)
             model.clusters.append(Cluster(checked.name, ns, checked.file, spec, app, doc.api_version,
                                           checked.where(("metadata", "name")), checked.data.get("status") or {},
-                                          checked.data["metadata"].get("uid") or ""))
+                                          checked.data["metadata"].get("uid") or "",
+                                          annotations=checked.data["metadata"].get("annotations") or {}))
 
     repo_ctx = RepoContext(cluster_ctxs, app_ctxs)
     for rule in rules_for("repo"):

@@ -38,3 +38,61 @@ def test_readiness_service_lists_only_ready_members(tmp_path):
     domain = f"{rc.headless}-ready.{rc.cluster.namespace}.svc.cluster.local"
     for role in rc.roles:
         assert f"KD_READY_DOMAIN='{domain}'\n" in agent["data"][f"{role.id}.env"]
+
+
+CONNECTED = """\
+apiVersion: kubedirector.hpe.com/v1beta1
+kind: KubeDirectorCluster
+metadata:
+  name: ring
+  annotations:
+    kdrender.io/configmap-types: "typed=git"
+spec:
+  app: cassandra311
+  connections:
+    configmaps: [typed, untyped]
+    secrets: [creds]
+  roles:
+  - id: seed
+    members: 2
+    resources: {requests: {cpu: "1", memory: 1Gi}, limits: {cpu: "1", memory: 1Gi}}
+    secretKeys:
+    - name: license
+"""
+
+
+def test_validate_warns_about_what_cannot_be_checked_offline(tmp_path):
+    import json
+
+    from render_helpers import run_cli
+
+    render_repo(tmp_path, CONNECTED)  # renders: warnings never stop a render
+    result = run_cli("validate", str(tmp_path / "repo"), "--format", "json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    found = {(p["path"], p["rule"], p["level"]): p["message"] for p in json.loads(result.stdout)}
+    typed = found[("spec.connections.configmaps[0]", "connected-objects", "warning")]
+    assert "'typed' is not in this repo" in typed and "no kubedirector" not in typed
+    untyped = found[("spec.connections.configmaps[1]", "connected-objects", "warning")]
+    assert 'kdrender.io/configmap-types: "untyped=<type>"' in untyped
+    assert "kubedirector.hpe.com/secretType" in found[("spec.connections.secrets[0]", "connected-objects", "warning")]
+    assert "kdrender.io/secret-keys" in found[("spec.roles[0].secretKeys", "connected-objects", "warning")]
+
+
+def test_adopted_status_tokens_are_never_rendered(tmp_path):
+    import json
+
+    from render_helpers import run_cli
+
+    token = "d41d8cd98f00b204e9800998ecf8427e"
+    text = CONNECTED + f"""status:
+  clusterService: kdhs-abcde
+  roles:
+  - id: seed
+    members:
+    - {{pod: ring-seed-0, authToken: {token}}}
+"""
+    _, rc, objects = render_repo(tmp_path, text)
+    assert token not in json.dumps(objects)
+    result = run_cli("validate", str(tmp_path / "repo"))
+    out = result.stdout + result.stderr
+    assert "auth tokens of 1 member(s)" in out and "'kdhs-abcde-auth-tokens'" in out and token not in out

@@ -279,16 +279,18 @@ ensure_container_id() {
 
 # config_version_dir: the directory the ConfigMap's ..data symlink points to (or the mount
 # itself when it is a plain directory, e.g. in tests without ..data).
+# With an argument: the same for another ConfigMap or Secret mount.
 config_version_dir() {
-    if [ -L "$KD_CONFIG_DIR/..data" ]; then
-        _d=$(readlink "$KD_CONFIG_DIR/..data" 2>/dev/null)
+    _m=${1:-$KD_CONFIG_DIR}
+    if [ -L "$_m/..data" ]; then
+        _d=$(readlink "$_m/..data" 2>/dev/null)
         case $_d in
-            '') printf '%s\n' "$KD_CONFIG_DIR" ;;
+            '') printf '%s\n' "$_m" ;;
             /*) printf '%s\n' "$_d" ;;
-            *) printf '%s\n' "$KD_CONFIG_DIR/$_d" ;;
+            *) printf '%s\n' "$_m/$_d" ;;
         esac
     else
-        printf '%s\n' "$KD_CONFIG_DIR"
+        printf '%s\n' "$_m"
     fi
 }
 
@@ -333,8 +335,148 @@ copy_version() {
         cat_chunks "$1" configmeta.json > "$SNAP.new/shared.json" 2>/dev/null &&
             join_configmeta "$SNAP.new/shared.json" "$1/$KD_POD_NAME.node.json" > "$SNAP.new/configmeta.json" 2>/dev/null ||
             return 1
+        if [ -f "$1/fills" ]; then
+            fill_values "$1/fills" > "$SNAP.new/fills.values" &&
+                apply_fills "$SNAP.new/configmeta.json" "$SNAP.new/fills.values" > "$SNAP.new/configmeta.filled" &&
+                mv -f "$SNAP.new/configmeta.filled" "$SNAP.new/configmeta.json" || return 1
+            # connected ConfigMaps and Secrets changed: a new connections version (--reconnect)
+            _sig=$(grep -E "^(configmaps|secrets)$TAB" "$SNAP.new/fills.values" | cksum)
+            printf 'objects %s\n' "$_sig" >> "$SNAP.new/connections"
+            rm -f "$SNAP.new/fills.values"
+        fi
     fi
     return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# values from the cluster (never in Git): the `fills` key of the configmeta ConfigMap lists, one
+# TAB-separated line each, what replaces the placeholders "\u0000kd-fill:<id>" of configmeta.json:
+#   secret_keys:<role> keys <dir> <role> <names>  {"<name>":"<value>",...} from the Secret mounted
+#                                   at <dir>: key <role>.<name>, else <name>; none: the key is
+#                                   left out (KubeDirector's omitempty)
+#   token:<role> token <dir> <pod>  the auth token of <pod>: key <pod> of the Secret at <dir>, else
+#                                   the first 32 hex digits of sha256(<key seed> ":" <pod>), else ""
+#   obj <configmaps|secrets> <type-json> <dir> <name-json> <labels-json> <annotations-json>
+#                                   a connected object mounted at <dir>; objects of one kind are
+#                                   grouped by type into connections.<kind> in KubeDirector's
+#                                   shape, {"annotations","data","labels","metadata":{"name"}},
+#                                   Secrets with base64 values (Go []byte); a missing (empty)
+#                                   mount is left out, as KubeDirector skips a missing object.
+# Values are never logged.
+
+# json_file <file>: the file's content as a JSON string, escaped as Go's json.Marshal does.
+json_file() {
+    { cat "$1" && printf x; } | LC_ALL=C awk '
+        BEGIN {
+            for (i = 1; i < 32; i++) ctl[sprintf("%c", i)] = sprintf("\\u%04x", i)
+            ctl["\t"] = "\\t"; ctl["\r"] = "\\r"
+            ctl["<"] = "\\u003c"; ctl[">"] = "\\u003e"; ctl["&"] = "\\u0026"
+            ctl["\\"] = "\\\\"; ctl["\""] = "\\\""
+        }
+        { line[NR] = $0 }
+        END {
+            sub(/x$/, "", line[NR])
+            out = "\""
+            for (n = 1; n <= NR; n++) {
+                s = line[n]; r = ""
+                for (i = 1; i <= length(s); i++) {
+                    c = substr(s, i, 1)
+                    r = r ((c in ctl) ? ctl[c] : c)
+                }
+                gsub(/\342\200\250/, "\\u2028", r); gsub(/\342\200\251/, "\\u2029", r)
+                out = out r (n < NR ? "\\n" : "")
+            }
+            print out "\""
+        }'
+}
+
+# data_json <mount> <text|base64>: {"<key>":<value>,...} of a mounted ConfigMap or Secret (keys
+# sorted as Go sorts map keys); returns 1 when the mount has no keys (object missing).
+data_json() {
+    _dd=$(config_version_dir "$1")
+    _keys=$(ls -A "$_dd" 2>/dev/null | LC_ALL=C sort)
+    _out= _sep=
+    for _k in $_keys; do
+        case $_k in ..*) continue ;; esac
+        [ -f "$_dd/$_k" ] || continue
+        if [ "$2" = base64 ]; then
+            _v="\"$(base64 < "$_dd/$_k" | tr -d '\n')\""
+        else
+            _v=$(json_file "$_dd/$_k")
+        fi
+        _out="$_out$_sep\"$_k\":$_v"
+        _sep=,
+    done
+    [ -n "$_sep" ] || return 1
+    printf '{%s}' "$_out"
+}
+
+# fill_values <fills>: "<id>TAB<json>" per placeholder (empty json: leave the key out).
+fill_values() {
+    while IFS="$TAB" read -r _id _how _a _b _c <&5; do
+        case $_how in
+            keys)
+                _dd=$(config_version_dir "$R$_a") _out= _sep=
+                for _k in $_c; do
+                    if [ -f "$_dd/$_b.$_k" ]; then _f=$_dd/$_b.$_k; elif [ -f "$_dd/$_k" ]; then _f=$_dd/$_k; else continue; fi
+                    _out="$_out$_sep\"$_k\":$(json_file "$_f")"
+                    _sep=,
+                done
+                if [ -n "$_sep" ]; then printf '%s\t{%s}\n' "$_id" "$_out"; else printf '%s\t\n' "$_id"; fi
+                ;;
+            token)
+                _dd=$(config_version_dir "$R$_a") _tok=
+                if [ -f "$_dd/$_b" ]; then
+                    _tok=$(cat "$_dd/$_b")
+                elif [ -f "$_dd/seed" ]; then
+                    _tok=$({ cat "$_dd/seed"; printf ':%s' "$_b"; } | sha256_hex | cut -c1-32)
+                fi
+                case $_tok in *[!A-Za-z0-9._~+/=-]*) _tok= ;; esac
+                printf '%s\t"%s"\n' "$_id" "$_tok"
+                ;;
+        esac
+    done 5< "$1"
+    for _what in configmaps secrets; do
+        _enc=text
+        [ "$_what" = secrets ] && _enc=base64
+        _out= _type=
+        while IFS="$TAB" read -r _t _w _ty _dir _name _labels _notes <&5; do
+            [ "$_t" = obj ] && [ "$_w" = "$_what" ] || continue
+            _data=$(data_json "$R$_dir" "$_enc") || continue
+            _obj="{\"annotations\":$_notes,\"data\":$_data,\"labels\":$_labels,\"metadata\":{\"name\":$_name}}"
+            if [ "$_ty" = "$_type" ]; then
+                _out="$_out,$_obj"
+            else
+                _out="$_out${_type:+],}$_ty:[$_obj"
+                _type=$_ty
+            fi
+        done 5< "$1"
+        printf '%s\t{%s}\n' "$_what" "$_out${_type:+]}"
+    done
+}
+
+# apply_fills <configmeta> <values>: the document with every placeholder replaced.
+apply_fills() {
+    awk -v vals="$2" '
+        BEGIN {
+            while ((getline l < vals) > 0) { t = index(l, "\t"); id = substr(l, 1, t - 1); v[id] = substr(l, t + 1); ids[++n] = id }
+            close(vals)
+        }
+        { doc = doc (NR > 1 ? "\n" : "") $0 }
+        END {
+            for (k = 1; k <= n; k++) {
+                ph = "\"\\u0000kd-fill:" ids[k] "\""
+                out = ""; rest = doc
+                while ((i = index(rest, ph)) > 0) {
+                    pre = substr(rest, 1, i - 1)
+                    if (v[ids[k]] == "") sub(/,"[A-Za-z_]+":$/, "", pre)
+                    out = out pre v[ids[k]]
+                    rest = substr(rest, i + length(ph))
+                }
+                doc = out rest
+            }
+            printf "%s", doc
+        }' "$1"
 }
 
 # take_snapshot: copy one consistent version of members, connections and this pod's configmeta
@@ -449,13 +591,17 @@ legacy_links() {
     return $_rc
 }
 
-# sha256_of <file>: the hex sha256 of a file (coreutils or busybox sha256sum, else openssl).
-sha256_of() {
+# sha256_hex: the hex sha256 of stdin (coreutils or busybox sha256sum, else openssl).
+sha256_hex() {
     if command -v sha256sum > /dev/null 2>&1; then
-        sha256sum < "$1" 2>/dev/null | awk '{ print $1 }'
+        sha256sum 2>/dev/null | awk '{ print $1 }'
     elif command -v openssl > /dev/null 2>&1; then
-        openssl dgst -sha256 < "$1" 2>/dev/null | awk '{ print $NF }'
+        openssl dgst -sha256 2>/dev/null | awk '{ print $NF }'
     fi
+}
+
+sha256_of() { # sha256_of <file>
+    sha256_hex < "$1"
 }
 
 install_configcli() {

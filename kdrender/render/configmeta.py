@@ -24,12 +24,18 @@ import hashlib
 import json
 import os
 
+from .. import inpod
 from ..k8s import quantity_value, parse_quantity
 from .common import metadata, with_wave
 
 CONFIGMETA_DIR = "/etc/kd/configmeta"
 AGENT_DIR = "/etc/kd/agent"
 CONNECTIONS_DIR = "/etc/kd/connections"
+SECRET_KEYS_DIR = "/etc/kd/secret-keys"
+TOKENS_DIR = "/etc/kd/auth-tokens"
+# A placeholder the agent replaces with a value it reads in the pod (the ``fills`` key).  As
+# JSON it is "\u0000kd-fill:<id>", which no value of a rendered configmeta contains otherwise.
+FILL = "\x00kd-fill:"
 AGENT_FILE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "agent", "kd-agent.sh")
 WAVE = -1
 
@@ -66,8 +72,26 @@ def _role_service_ids(app_spec, role_id) -> list:
     return list(entry["serviceIDs"]) if entry else []
 
 
-def base_configmeta(rc, prefix: tuple = ()) -> dict:
-    """The configmeta every member shares (spec section 3.2), without ``node``."""
+def fill_plan(rc) -> dict:
+    """What the agent fills into this cluster's configmeta in the pod (see kdrender.inpod)."""
+    secret_name = (rc.cluster.annotations or {}).get(inpod.ANN_SECRET_KEYS)
+    keys = {}
+    if secret_name:
+        keys = {role.id: names for role in rc.roles if role.members and (names := inpod.secret_key_names(role.spec))}
+    services = {s["id"]: s for s in rc.app.spec.get("services", [])}
+    tokens = {}
+    for role in rc.roles:
+        if role.members and any(((services.get(sid) or {}).get("endpoint") or {}).get("hasAuthToken")
+                                for sid in _role_service_ids(rc.app.spec, role.id)):
+            tokens[role.id] = role.pods[-1]  # KubeDirector's role-level token: the last member's
+    objects = [o for o in inpod.connected_objects(rc.cluster, rc.cluster.annotations) if o[2]]
+    return {"secret_name": secret_name, "secret_keys": keys, "tokens": tokens, "objects": objects}
+
+
+def base_configmeta(rc, prefix: tuple = (), plan: dict | None = None) -> dict:
+    """The configmeta every member shares (spec section 3.2), without ``node``; with ``plan``
+    (this cluster's own document), placeholders for what the agent fills in."""
+    plan = plan or {"secret_keys": {}, "tokens": {}}
     app = rc.app.spec
     services_by_id = {s["id"]: s for s in app.get("services", [])}
     top_services: dict = {}
@@ -98,7 +122,8 @@ def base_configmeta(rc, prefix: tuple = ()) -> dict:
                 "fqdns": _ref("nodegroups", "1", "roles", role.id, "fqdns"),
                 "exported_service": service.get("exported_service", ""),
                 "endpoints": endpoints,
-                "authToken": "",
+                "authToken": FILL + f"token:{role.id}" if (
+                    role.id in plan["tokens"] and endpoint.get("hasAuthToken")) else "",
             }
         roles[role.id] = {
             "services": dict(sorted(services.items())),
@@ -108,6 +133,8 @@ def base_configmeta(rc, prefix: tuple = ()) -> dict:
             "fqdn_mappings": dict(sorted(zip(fqdns, node_ids))),
             "flavor": _flavor(role),
         }
+        if role.id in plan["secret_keys"]:
+            roles[role.id]["secret_keys"] = FILL + f"secret_keys:{role.id}"
     return {
         "version": str(app["configSchemaVersion"]),
         "services": {sid: {"1": dict(sorted(by_role["1"].items()))} for sid, by_role in sorted(top_services.items())},
@@ -133,9 +160,9 @@ def node_section(rc, role, ordinal: int) -> dict:
     return node
 
 
-def connections(rc, resolved) -> dict:
-    """Connected clusters as KubeDirector shows them (their configmeta, node null); ConfigMaps and
-    Secrets are mounted, not copied (their content is not in Git)."""
+def connections(rc, resolved, plan: dict | None = None) -> dict:
+    """Connected clusters as KubeDirector shows them (their configmeta, node null); connected
+    ConfigMaps and Secrets of known type are filled in by the agent (their content is not in Git)."""
     conns = rc.cluster.spec.get("connections") or {}
     clusters = {}
     for name in sorted(conns.get("clusters") or []):
@@ -146,14 +173,38 @@ def connections(rc, resolved) -> dict:
         doc["node"] = None
         doc["connections"] = {"clusters": None, "configmaps": None, "secrets": None}
         clusters[name] = doc
-    return {"clusters": clusters, "configmaps": {}, "secrets": {}}
+    kinds = {o[0] for o in (plan or {}).get("objects", ())}
+    return {"clusters": clusters, **{what: FILL + what if what in kinds else {} for what in ("configmaps", "secrets")}}
+
+
+def fills_text(rc, plan: dict) -> str:
+    """The agent's instructions for the placeholders (TAB-separated lines, see kd-agent.sh)."""
+    lines = []
+    for role_id, names in sorted(plan["secret_keys"].items()):
+        lines.append(["secret_keys:" + role_id, "keys", SECRET_KEYS_DIR, role_id, " ".join(names)])
+    for role_id, pod in sorted(plan["tokens"].items()):
+        lines.append(["token:" + role_id, "token", TOKENS_DIR, pod])
+    order = {what: i for i, what in enumerate(("configmaps", "secrets"))}
+    objects = sorted(enumerate(plan["objects"]), key=lambda item: (order[item[1][0]], item[1][2], item[0]))
+    for _, (what, name, kind_type, labels, notes, _in_repo) in objects:
+        encode = _b64 if what == "secrets" else str  # a Secret's fields are Go []byte: base64
+        lines.append(["obj", what, go_json(kind_type), f"{CONNECTIONS_DIR}/{what}/{name}", go_json(encode(name)),
+                      go_json({k: encode(v) for k, v in sorted(labels.items())}),
+                      go_json({k: encode(str(v)) for k, v in sorted(notes.items())})])
+    return "".join("\t".join(line) + "\n" for line in lines)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(str(text).encode()).decode()
 
 
 def configmeta(rc, resolved, role, ordinal: int) -> dict:
-    """The whole configmeta.json of one member (what the agent assembles in the pod)."""
-    doc = base_configmeta(rc)
+    """The whole configmeta.json of one member (what the agent assembles in the pod, before it
+    replaces the placeholders of ``fill_plan``)."""
+    plan = fill_plan(rc)
+    doc = base_configmeta(rc, plan=plan)
     doc["node"] = node_section(rc, role, ordinal)
-    doc["connections"] = connections(rc, resolved)
+    doc["connections"] = connections(rc, resolved, plan)
     return doc
 
 
@@ -288,14 +339,18 @@ def configmaps(rc, resolved) -> list:
     agent_name = configmap_names(rc)[1]
     labels = {**rc.recommended, **rc.labels}
     annotations = with_wave({}, config, WAVE)
-    base = base_configmeta(rc)
-    base["connections"] = connections(rc, resolved)
+    plan = fill_plan(rc)
+    base = base_configmeta(rc, plan=plan)
+    base["connections"] = connections(rc, resolved, plan)
     conn_text = go_json(base["connections"])
     entries = [
         ("configmeta.json", go_json(base)),
         ("members", members_text(rc)),
         ("connections", hashlib.sha256(conn_text.encode()).hexdigest()[:16] + "\n"),
     ]
+    fills = fills_text(rc, plan)
+    if fills:
+        entries.append(("fills", fills))
     for role in rc.roles:
         if role.package and uses_agent(rc, role, config):
             for i, pod in enumerate(role.pods):
@@ -352,6 +407,15 @@ def agent_volumes(rc, role) -> tuple[list, list]:
         {"name": "kd-configmeta", "mountPath": CONFIGMETA_DIR, "readOnly": True},
         {"name": "kd-agent", "mountPath": AGENT_DIR, "readOnly": True},
     ]
+    plan = fill_plan(rc)
+    if plan["secret_keys"]:
+        volumes.append({"name": "kd-secret-keys", "secret": {"secretName": plan["secret_name"], "defaultMode": 0o440,
+                                                             "optional": True}})
+        mounts.append({"name": "kd-secret-keys", "mountPath": SECRET_KEYS_DIR, "readOnly": True})
+    if plan["tokens"]:
+        volumes.append({"name": "kd-auth-tokens", "secret": {"secretName": inpod.auth_token_secret(rc.headless),
+                                                             "defaultMode": 0o440, "optional": True}})
+        mounts.append({"name": "kd-auth-tokens", "mountPath": TOKENS_DIR, "readOnly": True})
     conns = rc.cluster.spec.get("connections") or {}
     for i, name in enumerate(sorted(conns.get("configmaps") or [])):
         volumes.append({"name": f"kd-conn-cm-{i}", "configMap": {"name": name, "defaultMode": 0o444, "optional": True}})
