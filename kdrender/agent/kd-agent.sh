@@ -36,7 +36,8 @@
 #                  package), KD_NEW_LAYOUT (true/false), KD_EVENTS ("all" when the role's
 #                  eventList is unset, else a space-separated subset of
 #                  "configure addnodes delnodes", possibly empty), KD_SYSTEMD (true/false),
-#                  KD_CONFIGCLI_URL, KD_READY_DOMAIN, optionally KD_CONFIGCLI_SHA256, KD_POLL_SECONDS (integer), and optionally
+#                  KD_CONFIGCLI_URL, KD_READY_DOMAIN, KD_WHEN_SCALED (the StatefulSet's
+#                  persistentVolumeClaimRetentionPolicy.whenScaled), optionally KD_CONFIGCLI_SHA256, KD_POLL_SECONDS (integer), and optionally
 #                  <roleID>.injections: one file injection per line, TAB-separated fields
 #                  srcURL, destDir, fileMode (octal digits or empty), fileOwner, fileGroup.
 #   KD_PEER_WAIT_SECONDS  bound on waiting for new peers to be ready before --addnodes (600).
@@ -69,6 +70,11 @@
 #        rc empty, other id      interrupted by a container restart: start over;
 #        rc 0                    already configured: on a new container re-create the legacy
 #                                links (new layout), ready, watch loop;
+#        rc 0, kd-removed,       a member scaled down and up again (a new pod) that kept its
+#        other id                volume (the agent wrote /etc/guestconfig/kd-removed when it left members):
+#                                KD_WHEN_SCALED=Delete: a new member (state dropped, configured
+#                                again); Retain: it keeps its state and the watch loop notifies
+#                                it, from its saved member list, of what changed while away;
 #        rc != 0, same id        state "config error: configure failed with exit status <rc>",
 #                                exit 1;
 #        rc != 0, other id       a restarted container of a member in config error: KubeDirector
@@ -159,6 +165,7 @@ GC_OPT=$R/opt/guestconfig
 CONFIGMETA=$GC_ETC/configmeta.json
 SAVED_MEMBERS=$GC_ETC/kd-members
 SAVED_CONNECTIONS=$GC_ETC/kd-connections
+REMOVED_MARK=$GC_ETC/kd-removed
 STATUS_FILE=$GC_OPT/configure.status
 RUN_DIR=$R/run/kd
 STATE_FILE=$RUN_DIR/state
@@ -871,11 +878,14 @@ watch_once() {
     if [ -z "$(self_line "$SNAP/members")" ]; then
         if [ "$REMOVED_LOGGED" = 0 ]; then
             log "$KD_POD_NAME is no longer in members: member is being removed; doing nothing"
+            # remembered with the member's state (on its volume, if any) for a later scale-up
+            : > "$REMOVED_MARK" 2>/dev/null
             REMOVED_LOGGED=1
         fi
         return
     fi
     REMOVED_LOGGED=0
+    rm -f "$REMOVED_MARK"
     if [ ! -f "$SAVED_MEMBERS" ]; then
         # configured by an earlier container whose saved state is gone: start from here.
         save_file "$SNAP/members" "$SAVED_MEMBERS" && save_file "$SNAP/connections" "$SAVED_CONNECTIONS"
@@ -962,6 +972,7 @@ KD_EVENTS=all
 KD_SYSTEMD=false
 KD_CONFIGCLI_URL=
 KD_CONFIGCLI_SHA256=
+KD_WHEN_SCALED=Retain
 # shellcheck disable=SC1090
 . "$KD_AGENT_DIR/$ROLE.env"
 case $KD_POLL_SECONDS in ''|*[!0-9]*) KD_POLL_SECONDS=10 ;; esac
@@ -1000,6 +1011,15 @@ while [ -f "$STATUS_FILE" ]; do
         log "configure.status '$_status': configure interrupted by a container restart; starting over"
         rm -f "$STATUS_FILE"
         break
+    fi
+    if [ "$_rc" = 0 ] && [ -f "$REMOVED_MARK" ] && [ "$_sid" != "$CONTAINER_ID" ] && [ "$KD_WHEN_SCALED" = Delete ]; then
+        log "configure.status '$_status': member returns after a scale-down; whenScaled is Delete: configured as a new member"
+        rm -f "$STATUS_FILE" "$SAVED_MEMBERS" "$SAVED_CONNECTIONS" "$REMOVED_MARK"
+        break
+    fi
+    if [ "$_rc" = 0 ] && [ -f "$REMOVED_MARK" ] && [ "$_sid" != "$CONTAINER_ID" ]; then
+        log "configure.status '$_status': member returns after a scale-down; whenScaled is Retain: it keeps its state and is notified of what changed while it was away"
+        rm -f "$REMOVED_MARK"
     fi
     if [ "$_rc" = 0 ]; then
         if [ "$_sid" != "$CONTAINER_ID" ] && is_true "$KD_NEW_LAYOUT"; then

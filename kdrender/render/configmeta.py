@@ -226,6 +226,7 @@ def role_env(rc, role, config, systemd: bool) -> str:
         "KD_SYSTEMD": "true" if systemd else "false",
         "KD_CONFIGCLI_URL": config.configcli_url,
         "KD_READY_DOMAIN": ready_domain(rc),
+        "KD_WHEN_SCALED": (config.pvc_retention or {}).get("whenScaled") or "Retain",
         "KD_POLL_SECONDS": str(config.poll_seconds),
     }
     if config.configcli_sha256:
