@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kdrender.pipeline import load_model, render_model
 from kdrender.resolve import resolve_model
 
@@ -12,10 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def render_repo(tmp_path: Path, cluster_text: str | None = None, extra: dict | None = None):
     repo = tmp_path / "repo"
-    (repo / "catalog").mkdir(parents=True, exist_ok=True)
-    (repo / "clusters").mkdir(exist_ok=True)
-    (repo / "catalog" / "cassandra311.json").write_text((ROOT / "catalog" / "cassandra311.json").read_text())
-    (repo / "clusters" / "c.yaml").write_text(cluster_text or (ROOT / "clusters" / "cassandra311.yaml").read_text())
+    render_repo_files(tmp_path, cluster_text or (ROOT / "clusters" / "cassandra311.yaml").read_text())
     for rel, text in (extra or {}).items():
         (repo / rel).write_text(text)
     model = load_model(str(repo))
@@ -96,3 +95,29 @@ def test_adopted_status_tokens_are_never_rendered(tmp_path):
     result = run_cli("validate", str(tmp_path / "repo"))
     out = result.stdout + result.stderr
     assert "auth tokens of 1 member(s)" in out and "'kdhs-abcde-auth-tokens'" in out and token not in out
+
+
+@pytest.mark.parametrize("edit, path", [
+    (("configmaps: [typed, untyped]", "configmaps: [typed, ../../etc]"), "spec.connections.configmaps[1]"),
+    (("secrets: [creds]", "secrets: [\"a\\tb\"]"), "spec.connections.secrets[0]"),
+    (('kdrender.io/configmap-types: "typed=git"', 'kdrender.io/secret-keys: "Bad Name"'),
+     'metadata.annotations["kdrender.io/secret-keys"]'),
+])
+def test_connected_object_names_must_be_valid(tmp_path, edit, path):
+    import json
+
+    from render_helpers import run_cli
+
+    render_repo_files(tmp_path, CONNECTED.replace(*edit))
+    result = run_cli("validate", str(tmp_path / "repo"), "--format", "json")
+    assert result.exit_code == 1
+    found = [p for p in json.loads(result.stdout) if p["rule"] == "connection-names"]
+    assert [p["path"] for p in found] == [path]
+
+
+def render_repo_files(tmp_path: Path, cluster_text: str) -> None:
+    repo = tmp_path / "repo"
+    (repo / "catalog").mkdir(parents=True, exist_ok=True)
+    (repo / "clusters").mkdir(exist_ok=True)
+    (repo / "catalog" / "cassandra311.json").write_text((ROOT / "catalog" / "cassandra311.json").read_text())
+    (repo / "clusters" / "c.yaml").write_text(cluster_text)

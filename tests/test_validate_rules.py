@@ -506,5 +506,5 @@ def test_wrong_api_version(kd):
 def test_every_rule_has_a_failing_case_here():
     tested = {case[0] for case in APP_FAILS + CLUSTER_FAILS}
     tested |= {"min-resources", "min-storage", "secret-keys", "config-labels", "duplicate-object"}  # own tests above
-    tested |= {"connected-objects"}  # tests/test_inpod_render.py
+    tested |= {"connected-objects", "connection-names"}  # tests/test_inpod_render.py
     assert {rule.ID for rule in RULES} <= tested

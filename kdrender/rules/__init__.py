@@ -68,6 +68,7 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
     cluster_app_exists,
     cluster_cardinality,
     cluster_connected_objects,
+    cluster_connection_names,
     cluster_labels,
     cluster_min_resources,
     cluster_min_storage,
@@ -88,7 +89,8 @@ RULES = [
     app_unique_ids, app_config_refs, app_role_image, app_min_storage, app_tty_stdin, app_dashboard_scheme,
     cluster_name, cluster_app_exists, cluster_roles, cluster_cardinality, cluster_labels, cluster_quantities,
     cluster_min_resources, cluster_storage, cluster_min_storage, cluster_shared_memory, cluster_secrets,
-    cluster_secret_keys, cluster_connected_objects, cluster_volume_projections, config_labels,
+    cluster_secret_keys, cluster_connected_objects, cluster_connection_names,
+    cluster_volume_projections, config_labels,
     repo_duplicates, repo_connections,
 ]
 
