@@ -216,6 +216,19 @@ class Pod:
         if old:
             shutil.rmtree(self.cm / old)
 
+    def install_rendered(self, agent: dict, role: str) -> None:
+        """The files of a rendered kd-agent ConfigMap, plus what the role's settings point at: the
+        image's setup package (a ``cassandra/startscript``) and configcli's release URL."""
+        for key, text in agent.items():
+            (self.agent_dir / key).write_text(text)
+        env = dict(line.split("=", 1) for line in agent[f"{role}.env"].splitlines())
+        package = self.path(env["KD_PACKAGE_URL"].strip("'")[len("file://"):])
+        package.parent.mkdir(parents=True, exist_ok=True)
+        package.write_bytes(tgz({"cassandra/startscript": (STARTSCRIPT, 0o644)}))
+        url = env["KD_CONFIGCLI_URL"].strip("'").split("://", 1)[1]
+        (self.fake / "urls" / url).parent.mkdir(parents=True, exist_ok=True)
+        (self.fake / "urls" / url).write_bytes(tgz({"configcli-0.8/install": (CONFIGCLI_INSTALL, 0o644)}))
+
     def set_role(self, role: str, **kw) -> None:
         (self.agent_dir / f"{role}.env").write_text(role_env(role, **kw))
 
@@ -312,6 +325,18 @@ class Pod:
 
 def ok(result: subprocess.CompletedProcess) -> None:
     assert result.returncode == 0, f"agent failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+
+
+def run_meanwhile(pod, action, **extra) -> None:
+    """Run the agent (oneshot) while ``action`` happens 1.2 s later (a peer resolving, getting Ready)."""
+    def later():
+        time.sleep(1.2)
+        action()
+
+    t = threading.Thread(target=later)
+    t.start()
+    ok(pod.run(**extra))
+    t.join()
 
 
 def add(event: str, role: str, pods: list, gen: str) -> str:
@@ -780,14 +805,8 @@ def test_addnodes_only_after_the_new_peer_is_ready(tmp_path, shell):
     lookups = pod.lines("getent.log")
     assert f"getent hosts 10-0-7-21.{READY_DOMAIN}" in lookups
 
-    def later():  # the peer finishes its --configure and becomes Ready
-        time.sleep(1.2)
-        pod.dns(f"10-0-7-21.{READY_DOMAIN}")
-
-    t = threading.Thread(target=later)
-    t.start()
-    ok(pod.run(KD_PEER_WAIT_SECONDS=20))
-    t.join()
+    # the peer finishes its --configure and becomes Ready
+    run_meanwhile(pod, lambda: pod.dns(f"10-0-7-21.{READY_DOMAIN}"), KD_PEER_WAIT_SECONDS=20)
     assert pod.startscript_calls() == ["--configure [gen=1]", add("addnodes", "worker", ["kdss-wrk-2"], "2")]
     assert pod.read("/etc/guestconfig/kd-members") == pod.members_text(grown)
 
@@ -801,14 +820,7 @@ def test_addnodes_waits_for_new_peers_to_resolve(configured):
     assert pod.read("/etc/guestconfig/configmeta.json") == pod.pod_json("kdss-ctrl-0", "2")
     assert pod.read("/etc/guestconfig/kd-members") == pod.members_text(CLUSTER)
 
-    def later():
-        time.sleep(1.2)
-        pod.resolvable("kdss-wrk-2")
-
-    t = threading.Thread(target=later)
-    t.start()
-    ok(pod.run(KD_PEER_WAIT_SECONDS=20))
-    t.join()
+    run_meanwhile(pod, lambda: pod.resolvable("kdss-wrk-2"), KD_PEER_WAIT_SECONDS=20)
     assert pod.startscript_calls() == ["--configure [gen=1]", add("addnodes", "worker", ["kdss-wrk-2"], "2")]
     assert pod.read("/etc/guestconfig/kd-members") == pod.members_text(grown)
 

@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from kdrender.pipeline import load_model, render_model
-from kdrender.render.configmeta import configmeta, ready_domain
+from kdrender.render.configmeta import configmeta
 from kdrender.resolve import ResolvedModel, resolve_model
-from test_agent import CONFIGCLI_INSTALL, STARTSCRIPT, Pod, ok, shell, tgz  # noqa: F401 (fixture)
+from test_agent import Pod, ok, shell  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 CANARY = "canary-s3cr3t-4f9a2c"
@@ -101,15 +101,7 @@ def member(tmp_path, shell):
     agent = maps[f"{rc.headless}-kd-agent"]["data"]
     seed = next(r for r in rc.roles if r.id == "seed")
     pod = Pod(tmp_path / "pod", shell, pod=seed.pods[0])
-    for key, text in agent.items():
-        (pod.agent_dir / key).write_text(text)
-    env = dict(line.split("=", 1) for line in agent["seed.env"].splitlines())
-    package = pod.path(env["KD_PACKAGE_URL"].strip("'")[len("file://"):])
-    package.parent.mkdir(parents=True, exist_ok=True)
-    package.write_bytes(tgz({"cassandra/startscript": (STARTSCRIPT, 0o644)}))
-    url = env["KD_CONFIGCLI_URL"].strip("'").split("://", 1)[1]
-    (pod.fake / "urls" / url).parent.mkdir(parents=True, exist_ok=True)
-    (pod.fake / "urls" / url).write_bytes(tgz({"configcli-0.8/install": (CONFIGCLI_INSTALL, 0o644)}))
+    pod.install_rendered(agent, "seed")
     # what the cluster holds (never in Git): the connected objects and the two Secrets
     mount(pod.root, "/etc/kd/connections/configmaps/source-control", {"branch": "main", "repo": 'a "q" <b>\n\tx'})
     mount(pod.root, "/etc/kd/connections/configmaps/not-typed", {"k": "v"})

@@ -15,7 +15,7 @@ import pytest
 from kdrender.pipeline import load_model, render_model
 from kdrender.render.configmeta import LISTED_SHARDS, configmeta, shard
 from kdrender.resolve import ResolvedModel, resolve_model
-from test_agent import CONFIGCLI_INSTALL, STARTSCRIPT, Pod, tgz
+from test_agent import Pod
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -84,15 +84,7 @@ def test_agent_joins_the_split_configmeta(thousand, tmp_path):
     agent = next(o["data"] for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-kd-agent"))
     worker = next(r for r in rc.roles if r.id == "worker")
     pod = Pod(tmp_path / "pod", ["dash"], pod=worker.pods[700])
-    for key, text in agent.items():
-        (pod.agent_dir / key).write_text(text)
-    env = dict(line.split("=", 1) for line in agent["worker.env"].splitlines())
-    package = pod.path(env["KD_PACKAGE_URL"].strip("'")[len("file://"):])
-    package.parent.mkdir(parents=True, exist_ok=True)
-    package.write_bytes(tgz({"cassandra/startscript": (STARTSCRIPT, 0o644)}))
-    url = env["KD_CONFIGCLI_URL"].strip("'").split("://", 1)[1]
-    (pod.fake / "urls" / url).parent.mkdir(parents=True, exist_ok=True)
-    (pod.fake / "urls" / url).write_bytes(tgz({"configcli-0.8/install": (CONFIGCLI_INSTALL, 0o644)}))
+    pod.install_rendered(agent, "worker")
 
     # Argo CD has applied only the first ConfigMap of a new version: the agent does not use the mix
     stale = dict(meta[1])

@@ -330,7 +330,7 @@ cat_chunks() {
 
 # copy_version <dir>: copy members, connections and this pod's configmeta from one version.
 copy_version() {
-    rm -rf "$SNAP.new" && mkdir -p "$SNAP.new" || return 1
+    rm -rf "$SNAP.new" && mkdir -p "$SNAP.new" && chmod 700 "$SNAP.new" || return 1  # may hold secret values
     shards_consistent "$1" || return 1
     cat_chunks "$1" members > "$SNAP.new/members" 2>/dev/null || return 1
     if [ -f "$1/connections" ]; then
