@@ -118,3 +118,18 @@ def test_shard_cuts_large_values_on_character_boundaries():
 
 def test_small_cluster_is_one_configmap_without_shard_keys():
     assert shard([("configmeta.json", "{}"), ("members", "a b\n")]) == [{"configmeta.json": "{}", "members": "a b\n"}]
+
+
+def test_more_configmaps_than_pod_templates_list_are_all_projected(tmp_path, monkeypatch):
+    """A configmeta that needs more ConfigMaps than the LISTED_SHARDS every pod template projects
+    (here: a smaller budget instead of a much larger cluster) gets all of them listed."""
+    import kdrender.render.configmeta as cm
+
+    monkeypatch.setattr(cm, "SHARD_BUDGET", 64 * 1024)
+    model, rc, objects = big_cluster(tmp_path, workers=300)
+    meta = [o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"
+            and o["metadata"]["name"].startswith(f"{rc.headless}-configmeta")]
+    assert len(meta) > LISTED_SHARDS
+    for sts in (o for o in objects if o["kind"] == "StatefulSet"):
+        volume = next(v for v in sts["spec"]["template"]["spec"]["volumes"] if v["name"] == "kd-configmeta")
+        assert [s["configMap"]["name"] for s in volume["projected"]["sources"]] == meta

@@ -304,7 +304,7 @@ def _entry_size(key: str, value: str) -> int:
     return len(key.encode()) + len(value.encode())
 
 
-def shard(entries: list, budget: int = SHARD_BUDGET) -> list:
+def shard(entries: list, budget: int | None = None) -> list:
     """Pack ``(key, value)`` entries, in order, into as few data maps as fit the budget.
 
     A value larger than a whole ConfigMap (the shared configmeta of a huge cluster) is cut into
@@ -312,6 +312,7 @@ def shard(entries: list, budget: int = SHARD_BUDGET) -> list:
     first carries ``shards`` (``<count> <version>``) and every other one ``shard.<i>``
     (``<version>``), so the agent only uses a projection in which all of them agree.
     """
+    budget = budget or SHARD_BUDGET
     pieces = []
     for key, value in entries:
         chunks = _utf8_chunks(value, budget // 2) if _entry_size(key, value) > budget // 2 else [value]
