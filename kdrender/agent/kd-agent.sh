@@ -22,7 +22,11 @@
 #                                  json.Marshal puts it (one shared document keeps a 1000-member
 #                                  cluster far below the 1 MiB ConfigMap limit);
 #                    members       one "<roleID> <fqdn>" line per member, sorted;
-#                    connections   one opaque line that changes when connected objects change.
+#                    connections   one opaque line that changes when connected clusters change;
+#                    fills         (optional) what the agent fills into configmeta from mounted
+#                                  objects (see "values from the cluster" below); the agent adds
+#                                  a line for connected ConfigMaps/Secrets to the connections
+#                                  version, so their changes run --reconnect too.
 #                  A configmeta too large for one ConfigMap is split over several, projected
 #                  into this one volume: a value may be cut into <key>, <key>.1, <key>.2, ...
 #                  (concatenated in that order), and `shards` ("<count> <version>") with one

@@ -5,15 +5,18 @@ Per cluster, when any role has a setup package or file injections (and the agent
 * ConfigMap ``<headless>-configmeta``: ``configmeta.json`` (the document every member shares,
   without its ``node`` section), ``<pod>.node.json`` per member, ``members`` (``<role> <fqdn>``
   lines) and ``connections`` (a version of the connected clusters).  The agent joins the shared
-  document and the member's ``node`` into ``/etc/guestconfig/configmeta.json``.  Splitting keeps
-  a 1000-member cluster well under the 1 MiB ConfigMap limit.
+  document and the member's ``node`` into ``/etc/guestconfig/configmeta.json`` (one shared
+  document instead of one per member keeps the ConfigMaps small).
 * ConfigMap ``<headless>-kd-agent``: ``kd-agent.sh`` and one ``<role>.env`` (plus
   ``<role>.injections``) per role.
 
 Both are mounted without ``subPath`` so kubelet refreshes them in running pods; pods never
-restart for membership changes.  No secret value is ever written: ``secret_keys`` are left out
-and connected ConfigMaps and Secrets are mounted under ``/etc/kd/connections/`` instead of being
-copied into configmeta.
+restart for membership changes.  Every ConfigMap stays under 1 MiB: a large configmeta is split
+over ``<headless>-configmeta``, ``-1``, ``-2``, ... (``shard``), projected into one volume.  No
+secret value is ever written: what configmeta takes from the cluster (connected ConfigMaps and
+Secrets, ``secret_keys``, auth tokens; see ``kdrender.inpod``) is a placeholder that the agent
+fills in the pod from mounted objects, as the ``fills`` key lists.  A second headless Service,
+``<headless>-ready``, lets the agent tell when a new peer is Ready before ``--addnodes``.
 """
 
 from __future__ import annotations
