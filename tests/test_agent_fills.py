@@ -20,12 +20,14 @@ import pytest
 import yaml
 
 from kdrender.pipeline import load_model, render_model
-from kdrender.render.configmeta import configmeta
+from kdrender.render.configmeta import configmeta, go_json
 from kdrender.resolve import ResolvedModel, resolve_model
 from test_agent import Pod, ok, shell  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 CANARY = "canary-s3cr3t-4f9a2c"
+# every character Go's json.Marshal escapes, and some it does not
+TRICKY = 'a "q" <b>&\\ é\u2028\u2029\n' + "".join(chr(i) for i in range(1, 32) if i != 10) + "\ttail\n\n"
 
 CLUSTER = """\
 apiVersion: kubedirector.hpe.com/v1beta1
@@ -103,7 +105,7 @@ def member(tmp_path, shell):
     pod = Pod(tmp_path / "pod", shell, pod=seed.pods[0])
     pod.install_rendered(agent, "seed")
     # what the cluster holds (never in Git): the connected objects and the two Secrets
-    mount(pod.root, "/etc/kd/connections/configmaps/source-control", {"branch": "main", "repo": 'a "q" <b>\n\tx'})
+    mount(pod.root, "/etc/kd/connections/configmaps/source-control", {"branch": "main", "repo": TRICKY})
     mount(pod.root, "/etc/kd/connections/configmaps/not-typed", {"k": "v"})
     mount(pod.root, "/etc/kd/connections/secrets/s3-creds", {"key": CANARY, "id": b"\x00\xffbin"})
     mount(pod.root, "/etc/kd/secret-keys", {"license": "L-123", "seed.jdbc-password": CANARY + "-pw"})
@@ -124,7 +126,7 @@ def expected(model, rc, seed) -> dict:
         assert roles[role]["services"]["ssh"]["authToken"] == ""
     b64 = lambda s: base64.b64encode(s if isinstance(s, bytes) else s.encode()).decode()  # noqa: E731
     doc["connections"]["configmaps"] = {"source-control": [{
-        "annotations": {}, "data": {"branch": "main", "repo": 'a "q" <b>\n\tx'},
+        "annotations": {}, "data": {"branch": "main", "repo": TRICKY},
         "labels": {"kubedirector.hpe.com/cmType": "source-control"},
         "metadata": {"name": "source-control"}}]}
     doc["connections"]["secrets"] = {"aws": [{
@@ -139,7 +141,8 @@ def test_values_from_the_cluster_fill_configmeta(member):
     ok(result)
     text = pod.read("/etc/guestconfig/configmeta.json")
     assert json.loads(text) == expected(model, rc, seed)
-    assert "kd-fill" not in text and "\\u003cb\\u003e" in text  # Go's escaping of <b>
+    assert "kd-fill" not in text
+    assert go_json(TRICKY) in text  # escaped byte for byte as Go's json.Marshal does
     # no secret value in the bundle, the agent's log, its state or its saved state
     bundle = yaml.safe_dump_all(objects)
     for where in (bundle, result.stdout, result.stderr, pod.state(), pod.read("/etc/guestconfig/kd-connections")):

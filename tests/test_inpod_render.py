@@ -121,3 +121,11 @@ def render_repo_files(tmp_path: Path, cluster_text: str) -> None:
     (repo / "clusters").mkdir(exist_ok=True)
     (repo / "catalog" / "cassandra311.json").write_text((ROOT / "catalog" / "cassandra311.json").read_text())
     (repo / "clusters" / "c.yaml").write_text(cluster_text)
+
+
+def test_go_json_escapes_like_kubedirectors_go():
+    """Go 1.18 (KubeDirector's) writes \\u0008 and \\u000c, HTML characters escaped; an escaped
+    backslash followed by b or f stays as it is."""
+    from kdrender.render.configmeta import go_json
+
+    assert go_json(["\b\f", "\\b", "a\\\b", "<&>"]) == '["\\u0008\\u000c","\\\\b","a\\\\\\u0008","\\u003c\\u0026\\u003e"]'

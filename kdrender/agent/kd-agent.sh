@@ -383,6 +383,9 @@ json_file() {
             ctl["\t"] = "\\t"; ctl["\r"] = "\\r"
             ctl["<"] = "\\u003c"; ctl[">"] = "\\u003e"; ctl["&"] = "\\u0026"
             ctl["\\"] = "\\\\"; ctl["\""] = "\\\""
+            special = "[<>&\"\\\\"
+            for (i = 1; i < 32; i++) special = special sprintf("%c", i)
+            special = special "]"
         }
         { line[NR] = $0 }
         END {
@@ -390,10 +393,11 @@ json_file() {
             out = "\""
             for (n = 1; n <= NR; n++) {
                 s = line[n]; r = ""
-                for (i = 1; i <= length(s); i++) {
-                    c = substr(s, i, 1)
-                    r = r ((c in ctl) ? ctl[c] : c)
+                while (match(s, special)) {  # linear in the line, escapes only where needed
+                    r = r substr(s, 1, RSTART - 1) ctl[substr(s, RSTART, 1)]
+                    s = substr(s, RSTART + 1)
                 }
+                r = r s
                 gsub(/\342\200\250/, "\\u2028", r); gsub(/\342\200\251/, "\\u2029", r)
                 out = out r (n < NR ? "\\n" : "")
             }

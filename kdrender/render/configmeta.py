@@ -26,6 +26,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 
 from .. import inpod
 from ..k8s import quantity_value, parse_quantity
@@ -56,7 +57,13 @@ def go_json(value) -> str:
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(ch, esc)
+    if "\\b" in text or "\\f" in text:  # Go (KubeDirector's 1.18) writes \u0008 and \u000c
+        text = _ESCAPE.sub(lambda m: _GO_ESCAPES.get(m.group(1), m.group(0)), text)
     return text
+
+
+_ESCAPE = re.compile(r"\\(.)")  # every escape pair, left to right (so "\\b" stays)
+_GO_ESCAPES = {"b": "\\u0008", "f": "\\u000c"}
 
 
 def _ref(*path) -> dict:
