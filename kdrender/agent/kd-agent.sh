@@ -405,6 +405,15 @@ json_file() {
         }'
 }
 
+# b64_file <file>: standard base64 on one line (coreutils or busybox base64, else openssl).
+b64_file() {
+    if command -v base64 > /dev/null 2>&1; then
+        base64 < "$1" | tr -d '\n'
+    else
+        openssl base64 -A < "$1"
+    fi
+}
+
 # data_json <mount> <text|base64>: {"<key>":<value>,...} of a mounted ConfigMap or Secret (keys
 # sorted as Go sorts map keys); returns 1 when the mount has no keys (object missing).
 data_json() {
@@ -415,7 +424,7 @@ data_json() {
         case $_k in ..*) continue ;; esac
         [ -f "$_dd/$_k" ] || continue
         if [ "$2" = base64 ]; then
-            _v="\"$(base64 < "$_dd/$_k" | tr -d '\n')\""
+            _v="\"$(b64_file "$_dd/$_k")\""
         else
             _v=$(json_file "$_dd/$_k")
         fi
