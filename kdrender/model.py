@@ -32,7 +32,7 @@ class Cluster:
     status: dict = field(default_factory=dict)  # KubeDirector's status, when adopting a running cluster
     uid: str = ""  # metadata.uid, when adopting
     extras: tuple = ()  # other Kubernetes objects (Documents) of the cluster's file, rendered as written
-    annotations: dict = field(default_factory=dict)  # metadata.annotations (kdrender.dev/* options)
+    annotations: dict = field(default_factory=dict)  # metadata.annotations (kdrender.dev/* options and in-pod settings)
 
 
 @dataclass

@@ -22,7 +22,12 @@ A_ALLOW_FROM = PREFIX + "network-policy-allow-from"
 A_SPREAD = PREFIX + "topology-spread"
 A_PRIORITY = PREFIX + "priority-class"
 A_READINESS = PREFIX + "readiness-probe"
-ANNOTATIONS = (A_PDB, A_NETPOL, A_ALLOW_FROM, A_SPREAD, A_PRIORITY, A_READINESS)
+# in-pod settings (kdrender/inpod.py reads and checks them; listed here so they are known keys)
+A_CM_TYPES = PREFIX + "configmap-types"
+A_SECRET_TYPES = PREFIX + "secret-types"
+A_SECRET_KEYS = PREFIX + "secret-keys"
+IN_POD = (A_CM_TYPES, A_SECRET_TYPES, A_SECRET_KEYS)
+ANNOTATIONS = (A_PDB, A_NETPOL, A_ALLOW_FROM, A_SPREAD, A_PRIORITY, A_READINESS) + IN_POD
 
 TOPOLOGY_KEYS = {"nodes": "kubernetes.io/hostname", "zones": "topology.kubernetes.io/zone"}
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -98,6 +103,8 @@ def _parse(base: Production, annotations: dict, role_ids) -> tuple[Production, l
         if not key.startswith(PREFIX):
             continue
         value = str(annotations[key]).strip()
+        if key in IN_POD:
+            continue  # checked by the connected-objects and connection-names rules
         if key not in ANNOTATIONS:
             import difflib
 

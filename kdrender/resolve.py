@@ -184,11 +184,12 @@ def resolve_cluster(cluster: Cluster, settings: dict, recommended_labels: bool, 
 
 def object_names(rc: ResolvedCluster) -> list:
     """(kind, name, what) of every object a cluster gets, for the name checks."""
-    from .render.configmeta import configmap_names
+    from .render.configmeta import LISTED_SHARDS, configmap_names, ready_service_name, shard_name
 
     scheme = rc.cluster.spec["namingScheme"]
-    names = [("Service", rc.headless, "headless Service")]
+    names = [("Service", rc.headless, "headless Service"), ("Service", ready_service_name(rc), "readiness Service")]
     names += [("ConfigMap", n, "ConfigMap") for n in configmap_names(rc)]
+    names += [("ConfigMap", shard_name(rc, i), "ConfigMap") for i in range(1, LISTED_SHARDS)]
     for role in rc.roles:
         if role.members:
             names.append(("StatefulSet", role.statefulset, f"StatefulSet of role {role.id!r}"))

@@ -12,6 +12,7 @@ import re
 
 from . import schema
 from .config import make_config
+from .configcli import attach_configcli
 from .default import default_app, default_cluster
 from .load import CONFIG_FILE, Document, RepoFiles
 from .model import App, Cluster, Model
@@ -102,7 +103,8 @@ def _config(repo: RepoFiles, notices: list, overrides: dict, cache=None) -> tupl
             continue
         if doc_settings or settings is None:
             settings, source = doc_settings, doc.file
-    return make_config(settings, {**options, **overrides}, source), problems
+    config, found = attach_configcli(make_config(settings, {**options, **overrides}, source), repo.root, repo.configs)
+    return config, problems + found
 
 
 def _extras(repo: RepoFiles, default_namespace: str, problems: list) -> dict:

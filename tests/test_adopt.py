@@ -47,7 +47,7 @@ def test_adopted_names_selectors_and_claims(tmp_path, spark245_app):
     write_repo(tmp_path, {"catalog/app.json": spark245_app, "clusters/c.yaml": exported()})
     objects = render_model(load_model(str(tmp_path)))[0][2]
     services = by_name(of_kind(objects, "Service"))
-    assert set(services) == {"kdhs-7xq2m", "s-kdss-b4n8r-0", "s-kdss-tz9wd-0", "s-kdss-h2c6v-0", "s-kdss-h2c6v-1"}
+    assert set(services) == {"kdhs-7xq2m", "kdhs-7xq2m-ready", "s-kdss-b4n8r-0", "s-kdss-tz9wd-0", "s-kdss-h2c6v-0", "s-kdss-h2c6v-1"}
     statefulsets = by_name(of_kind(objects, "StatefulSet"))
     assert set(statefulsets) == {"kdss-b4n8r", "kdss-tz9wd", "kdss-h2c6v"}
     master = statefulsets["kdss-b4n8r"]

@@ -82,11 +82,9 @@ echo "active (running)"
 FAKE_GETENT = r"""#!/bin/sh
 echo "getent $*" >> "$KD_FAKE/getent.log"
 [ "$1" = hosts ] || exit 2
-if grep -qxF "$2" "$KD_FAKE/hosts" 2>/dev/null; then
-    echo "10.1.2.3 $2"
-    exit 0
-fi
-exit 2
+# fake/hosts: one "<name>" (address 10.1.2.3) or "<name> <address>" per line
+awk -v n="$2" '$1 == n { print ($2 == "" ? "10.1.2.3" : $2) " " n; found = 1; exit } END { exit !found }' \
+    "$KD_FAKE/hosts" 2>/dev/null
 """
 
 STARTSCRIPT = r"""#!/bin/sh
@@ -229,6 +227,19 @@ class Pod:
         if old:
             shutil.rmtree(self.cm / old)
 
+    def install_rendered(self, agent: dict, role: str) -> None:
+        """The files of a rendered kd-agent ConfigMap, plus what the role's settings point at: the
+        image's setup package (a ``cassandra/startscript``) and configcli's release URL."""
+        for key, text in agent.items():
+            (self.agent_dir / key).write_text(text)
+        env = dict(line.split("=", 1) for line in agent[f"{role}.env"].splitlines())
+        package = self.path(env["KD_PACKAGE_URL"].strip("'")[len("file://"):])
+        package.parent.mkdir(parents=True, exist_ok=True)
+        package.write_bytes(tgz({"cassandra/startscript": (STARTSCRIPT, 0o644)}))
+        url = env["KD_CONFIGCLI_URL"].strip("'").split("://", 1)[1]
+        (self.fake / "urls" / url).parent.mkdir(parents=True, exist_ok=True)
+        (self.fake / "urls" / url).write_bytes(tgz({"configcli-0.8/install": (CONFIGCLI_INSTALL, 0o644)}))
+
     def set_role(self, role: str, **kw) -> None:
         (self.agent_dir / f"{role}.env").write_text(role_env(role, **kw))
 
@@ -236,6 +247,10 @@ class Pod:
         with open(self.fake / "hosts", "a") as fh:
             for p in pods:
                 fh.write(fqdn(p) + "\n")
+
+    def dns(self, name: str, address: str = "") -> None:
+        with open(self.fake / "hosts", "a") as fh:
+            fh.write(f"{name} {address}".rstrip() + "\n")
 
     # -- running ---------------------------------------------------------------------------
 
@@ -322,6 +337,18 @@ class Pod:
 
 def ok(result: subprocess.CompletedProcess) -> None:
     assert result.returncode == 0, f"agent failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+
+
+def run_meanwhile(pod, action, **extra) -> None:
+    """Run the agent (oneshot) while ``action`` happens 1.2 s later (a peer resolving, getting Ready)."""
+    def later():
+        time.sleep(1.2)
+        action()
+
+    t = threading.Thread(target=later)
+    t.start()
+    ok(pod.run(**extra))
+    t.join()
 
 
 def add(event: str, role: str, pods: list, gen: str) -> str:
@@ -772,6 +799,35 @@ def test_event_list_without_delnodes_skips_delnodes(tmp_path, shell):
     assert pod.startscript_calls() == ["--configure [gen=1]"]
 
 
+READY_DOMAIN = "kdhs-7xq2m-ready.analytics.svc.cluster.local"
+
+
+def test_addnodes_only_after_the_new_peer_is_ready(tmp_path, shell):
+    """With the readiness Service, a peer whose name resolves (publishNotReadyAddresses) is not
+    yet notified about: only once its address has a name under the readiness Service."""
+    pod = Pod(tmp_path, shell)
+    for role in ("controller", "worker"):
+        (pod.agent_dir / f"{role}.env").write_text(role_env(role) + f"KD_READY_DOMAIN='{READY_DOMAIN}'\n")
+    pod.publish(CLUSTER)
+    ok(pod.run())
+    grown = {"controller": ["kdss-ctrl-0"], "worker": ["kdss-wrk-0", "kdss-wrk-1", "kdss-wrk-2"]}
+    pod.dns(fqdn("kdss-wrk-2"), "10.0.7.21")
+    pod.dns(f"10-0-7-99.{READY_DOMAIN}")  # another member is Ready: not this one
+    pod.publish(grown, gen="2")
+    result = pod.run()
+    ok(result)
+    assert pod.startscript_calls() == ["--configure [gen=1]"]
+    assert f"new peer {fqdn('kdss-wrk-2')} (10.0.7.21) is not ready after 0s" in result.stdout
+    assert "notify --addnodes for role worker postponed: peers not ready; will retry" in result.stdout
+    lookups = pod.lines("getent.log")
+    assert f"getent hosts 10-0-7-21.{READY_DOMAIN}" in lookups
+
+    # the peer finishes its --configure and becomes Ready
+    run_meanwhile(pod, lambda: pod.dns(f"10-0-7-21.{READY_DOMAIN}"), KD_PEER_WAIT_SECONDS=20)
+    assert pod.startscript_calls() == ["--configure [gen=1]", add("addnodes", "worker", ["kdss-wrk-2"], "2")]
+    assert pod.read("/etc/guestconfig/kd-members") == pod.members_text(grown)
+
+
 def test_addnodes_waits_for_new_peers_to_resolve(configured):
     pod = configured
     grown = {"controller": ["kdss-ctrl-0"], "worker": ["kdss-wrk-0", "kdss-wrk-1", "kdss-wrk-2"]}
@@ -781,14 +837,7 @@ def test_addnodes_waits_for_new_peers_to_resolve(configured):
     assert pod.read("/etc/guestconfig/configmeta.json") == pod.pod_json("kdss-ctrl-0", "2")
     assert pod.read("/etc/guestconfig/kd-members") == pod.members_text(CLUSTER)
 
-    def later():
-        time.sleep(1.2)
-        pod.resolvable("kdss-wrk-2")
-
-    t = threading.Thread(target=later)
-    t.start()
-    ok(pod.run(KD_PEER_WAIT_SECONDS=20))
-    t.join()
+    run_meanwhile(pod, lambda: pod.resolvable("kdss-wrk-2"), KD_PEER_WAIT_SECONDS=20)
     assert pod.startscript_calls() == ["--configure [gen=1]", add("addnodes", "worker", ["kdss-wrk-2"], "2")]
     assert pod.read("/etc/guestconfig/kd-members") == pod.members_text(grown)
 
@@ -1041,7 +1090,8 @@ def test_downloads_are_retried_with_backoff(pod):
 def test_package_download_that_keeps_failing_is_config_error(pod):
     (pod.fake / "curl-failures").write_text("99")
     assert pod.run(KD_FETCH_ATTEMPTS=2).returncode == 1
-    assert pod.state() == "config error: execution of app config failed: configcli setup failed"
+    # fetch gives up after its attempts; the state line says why (curl's exit status of the last try)
+    assert pod.state() == "config error: execution of app config failed: configcli download failed (curl exit status 7)"
     assert len(pod.lines("curl-args.log")) == 2 and not pod.ready()
 
 

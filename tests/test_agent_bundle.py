@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from kdrender.pipeline import load_model, render_model
-from kdrender.render.configmeta import configmeta
+from kdrender.render.configmeta import configmeta, ready_domain
 from kdrender.resolve import ResolvedModel, resolve_model
-from test_agent import CONFIGCLI_INSTALL, STARTSCRIPT, Pod, tgz
+from test_agent import Pod
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,17 +44,7 @@ def member(tmp_path):
     model, rc, meta, agent = rendered(tmp_path, 2)
     seed = next(r for r in rc.roles if r.id == "seed")
     pod = Pod(tmp_path / "pod", ["dash"], pod=seed.pods[0])
-    for key, text in agent.items():
-        (pod.agent_dir / key).write_text(text)
-    # The rendered role settings point at the image's package and configcli's release URL:
-    # provide both inside the fake container.
-    env = dict(line.split("=", 1) for line in agent["seed.env"].splitlines())
-    package = pod.path(env["KD_PACKAGE_URL"].strip("'")[len("file://"):])
-    package.parent.mkdir(parents=True, exist_ok=True)
-    package.write_bytes(tgz({"cassandra/startscript": (STARTSCRIPT, 0o644)}))
-    url = env["KD_CONFIGCLI_URL"].strip("'").split("://", 1)[1]
-    (pod.fake / "urls" / url).parent.mkdir(parents=True, exist_ok=True)
-    (pod.fake / "urls" / url).write_bytes(tgz({"configcli-0.8/install": (CONFIGCLI_INSTALL, 0o644)}))
+    pod.install_rendered(agent, "seed")
     pod.publish({}, files=meta)
     return model, rc, seed, pod
 
@@ -77,7 +67,8 @@ def test_rerendered_configmeta_makes_the_member_add_the_new_worker(member, tmp_p
     assert pod.run().returncode == 0
     _, rc3, meta3, _ = rendered(tmp_path, 3)
     new = next(r for r in rc3.roles if r.id == "worker").pods[2]
-    (pod.fake / "hosts").write_text(rc3.fqdn(new) + "\n")
+    # the new worker resolves, and is Ready: its address has a name under the readiness Service
+    (pod.fake / "hosts").write_text(f"{rc3.fqdn(new)} 10.4.0.9\n10-4-0-9.{ready_domain(rc3)}\n")
     pod.publish({}, files=meta3)
     assert pod.run().returncode == 0
     assert pod.startscript_calls() == [

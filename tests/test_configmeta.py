@@ -373,3 +373,24 @@ def test_embedded_configmeta_matches_spec():
     if not SPEC.is_file():
         pytest.skip(f"spec not found at {SPEC}")
     assert json.loads(spec_block("### 3.3", "json")) == json.loads(EXAMPLE_JSON)
+
+
+def test_maps_in_go_json_marshal_order(tmp_path, spark245_app):
+    """Go's json.Marshal writes map keys sorted: the role keys of ``services.<id>.1`` and
+    ``fqdn_mappings`` too (12 workers: ``...-10`` sorts before ``...-2``)."""
+    app = json.loads(spark245_app)
+    for entry in app["spec"]["config"]["roleServices"]:  # one service offered by every role
+        entry["serviceIDs"] = sorted(set(entry["serviceIDs"]) | {"spark-worker"})
+    c = Cluster(tmp_path, json.dumps(app), edits=[workers(12)])
+    from kdrender.render import render_cluster
+
+    objects = render_cluster(c.rc, c.resolved)
+    cm = by_name(of_kind(objects, "ConfigMap"))[f"{c.rc.headless}-configmeta"]
+    shared = json.loads(cm["data"]["configmeta.json"])  # dicts keep the text's key order
+    multi_role = [sid for sid, by_ng in shared["services"].items() if len(by_ng["1"]) > 1]
+    assert multi_role, "the test needs a service of several roles"
+    for by_ng in shared["services"].values():
+        assert list(by_ng["1"]) == sorted(by_ng["1"])
+    mappings = shared["nodegroups"]["1"]["roles"]["spark-worker"]["fqdn_mappings"]
+    assert len(mappings) == 12 and list(mappings) == sorted(mappings)
+    assert list(mappings) != list(shared["nodegroups"]["1"]["roles"]["spark-worker"]["fqdns"])

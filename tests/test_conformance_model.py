@@ -39,7 +39,8 @@ def test_every_conformance_cluster_validates(conformance_model, conformance_clus
         assert problems and all(p.rule == WEBHOOK_REJECTS[rel] for p in problems)
         return
     assert [p.text() for p in problems] == []
-    assert model.warnings == []
+    # connected ConfigMaps/Secrets outside the repo are warned about (issue 10): nothing else
+    assert [w for w in model.warnings if w.rule != "connected-objects"] == []
     [cluster] = model.clusters
     assert cluster.file == rel
     assert cluster.namespace == "default"

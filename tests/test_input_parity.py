@@ -342,7 +342,10 @@ def test_every_conformance_cluster_validates_and_builds(tmp_path, version, name)
         assert result.exit_code == 1 and message in result.stderr
         return
     assert result.exit_code == 0, result.output
-    assert "warning:" not in result.stderr
+    # the only warning a KubeDirector example may get: a connected object outside Git (spark245
+    # connects a Secret), whose presence cannot be checked offline
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert all("cannot be checked offline" in line for line in warnings), warnings
     assert list((root / "golden").rglob("statefulset-*.yaml"))
     assert cli("check", root).exit_code == 0
     assert cli("validate", root).exit_code == 0

@@ -44,8 +44,8 @@ RELAXED = "a valid environment variable name must consist only of printable ASCI
 URL_MESSAGE = ("a URL with credentials (user or password before '@') must not be in Git, where every clone, CI log "
                "and rendered bundle would repeat it (the value is not shown); use a URL that needs no credentials "
                "(an internal mirror, a pre-signed URL) or keep the credential in a Secret")
-ADVICE = ("keep it in a Secret and reference that (spec.connections.secrets or a role secret), managed with "
-          "Sealed Secrets, SOPS or External Secrets")
+ADVICE = ("keep the name without a value and the value in a Secret named by the cluster annotation "
+          "kdrender.dev/secret-keys (filled in the pod), managed with Sealed Secrets, SOPS or External Secrets")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 

@@ -187,6 +187,8 @@ def test_objects_and_names(rendered, version, name):
     assert (ns, cluster) == ("default", exp["name"])
     hs = mung(exp["name"])
     names = [("Service", hs)]
+    if exp["package"]:  # with the agent: the readiness Service (issue 10, --addnodes after Ready)
+        names.append(("Service", f"{hs}-ready"))
     for r in exp["roles"]:
         names.append(("StatefulSet", mung(f"{exp['name']}-{r['id']}")))
     for r in exp["roles"]:
@@ -435,7 +437,7 @@ def test_default_service_type(rendered, version, name, service_type):
     _, _, objects = rendered(version, name, f"defaultServiceType: {service_type}\n{EXPOSE_SSH}")
     hs = mung(exp["name"])
     for svc in of_kind(objects, "Service"):
-        if svc["metadata"]["name"] == hs:
+        if svc["metadata"]["name"] in (hs, f"{hs}-ready"):  # the headless and the readiness Service
             assert svc["spec"]["clusterIP"] == "None" and svc["spec"].get("type", "ClusterIP") == "ClusterIP"
         else:
             assert svc["spec"]["type"] == service_type
@@ -474,7 +476,7 @@ def test_uid_naming_scheme(rendered, version, name):
     exp = expected(version, name)
     _, _, objects = rendered(version, name, "defaultNamingScheme: UID\n")
     suffix = f"[{SUFFIX_CHARS}]{{5}}"
-    (hs,) = [s for s in of_kind(objects, "Service") if s["spec"].get("clusterIP") == "None"]
+    (hs,) = [s for s in of_kind(objects, "Service") if s["spec"].get("clusterIP") == "None" and s["spec"].get("publishNotReadyAddresses")]
     assert re.fullmatch(f"kdhs-{suffix}", hs["metadata"]["name"])
     statefulsets = of_kind(objects, "StatefulSet")
     assert len(statefulsets) == len(exp["roles"])
@@ -490,7 +492,7 @@ def test_uid_naming_scheme(rendered, version, name):
             expected_services += [(f"s-{sts['metadata']['name']}-{i}", f"{sts['metadata']['name']}-{i}")
                                   for i in range(r["members"])]
     members = [(s["metadata"]["name"], s["spec"]["selector"][POD_NAME]) for s in of_kind(objects, "Service")
-               if s is not hs]
+               if s["spec"].get("clusterIP") != "None"]
     assert members == expected_services
     again = rendered(version, name, "defaultNamingScheme: UID\n\n")  # another render: the same names
     assert [o["metadata"]["name"] for o in again[2]] == [o["metadata"]["name"] for o in objects]

@@ -254,7 +254,7 @@ def render_example(root, app_text: str, scheme: str) -> list:
 
 def name_mapping(objects: list) -> dict:
     """Illustrative name -> rendered name, from the rendered headless Service and StatefulSets."""
-    (hs,) = [o for o in objects if o["kind"] == "Service" and o["spec"].get("clusterIP") == "None"]
+    (hs,) = [o for o in objects if o["kind"] == "Service" and o["spec"].get("clusterIP") == "None" and o["spec"].get("publishNotReadyAddresses")]
     mapping = {ILLUSTRATIVE["hs"]: hs["metadata"]["name"]}
     for sts in of_kind(objects, "StatefulSet"):
         mapping[ILLUSTRATIVE[sts["metadata"]["labels"][L_ROLE]]] = sts["metadata"]["name"]
@@ -283,8 +283,9 @@ def test_section_2_8_reproduced(tmp_path, spark245_app, scheme):
         obj = rename(obj, member)
         expected[(obj["kind"], obj["metadata"]["name"])] = obj
 
-    # configmeta/agent and PodDisruptionBudgets: documented additions
-    kd_objects = [o for o in objects if o["kind"] not in ("ConfigMap", "PodDisruptionBudget")]
+    # configmeta/agent ConfigMaps, PodDisruptionBudgets and the agent's readiness Service: documented additions
+    kd_objects = [o for o in objects if o["kind"] not in ("ConfigMap", "PodDisruptionBudget")
+                  and o["metadata"]["name"] != f"{hs}-ready"]
     assert sorted((o["kind"], o["metadata"]["name"]) for o in kd_objects) == sorted(expected)
     for obj in kd_objects:
         key = (obj["kind"], obj["metadata"]["name"])

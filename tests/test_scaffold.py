@@ -362,7 +362,7 @@ def test_quote_reads_back_the_same(value):
 
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80),  # YAML: keys < 1024
-                 st.sampled_from(["cpu", "nvidia.com/gpu", "on", "No", "null", "y", "1", "a b", "x:y", "-x"])))
+                 st.sampled_from(["cpu", "nvidia.com/gpu", "on", "No", "null", "y", "1", "a b", "x:y", "-x", "A\n"])))
 def test_key_reads_back_the_same(value):
     text = f"{scaffold.yaml_key(value)}: 1\n"
     assert yaml.safe_load(text) == {value: 1}

@@ -354,8 +354,9 @@ def test_secret_keys_value_is_an_error_and_never_printed(kd):
     result = kd.run(cluster=kd.edit(kd.CLUSTER, after(C_ROLE, "    secretKeys: [{name: pw, value: hunter2}]\n")))
     assert result.texts == [
         "clusters/web1.yaml:9:29: spec.roles[0].secretKeys[0].value: plaintext secret key 'pw' must not be in Git "
-        "(the value is not shown); keep it in a Secret and reference that (spec.connections.secrets or a role "
-        "secret), managed with Sealed Secrets, SOPS or External Secrets"]
+        "(the value is not shown); keep the name without a value and the value in a Secret named by the "
+        "cluster annotation kdrender.dev/secret-keys (filled in the pod), managed with Sealed Secrets, SOPS or "
+        "External Secrets"]
     assert result.problems[0].rule == "secret-keys"
     assert result.model.clusters == [] and result.model.warnings == []
 
@@ -530,4 +531,5 @@ def test_every_rule_has_a_failing_case_here():
     tested |= {"production-annotations", "network-policy-peers"}  # tests/test_production.py
     tested |= {"env-names", "encrypted-secret-keys", "url-credentials"}  # tests/test_rejections.py
     tested |= {"file-injections", "injection-http", "package-http"}  # tests/test_agent_input_rules.py
+    tested |= {"connected-objects", "connection-names"}  # tests/test_inpod_render.py
     assert {rule.ID for rule in RULES} <= tested

@@ -22,7 +22,16 @@
 #                                  json.Marshal puts it (one shared document keeps a 1000-member
 #                                  cluster far below the 1 MiB ConfigMap limit);
 #                    members       one "<roleID> <fqdn>" line per member, sorted;
-#                    connections   one opaque line that changes when connected objects change.
+#                    connections   one opaque line that changes when connected clusters change;
+#                    fills         (optional) what the agent fills into configmeta from mounted
+#                                  objects (see "values from the cluster" below); the agent adds
+#                                  a line for connected ConfigMaps/Secrets to the connections
+#                                  version, so their changes run --reconnect too.
+#                  A configmeta too large for one ConfigMap is split over several, projected
+#                  into this one volume: a value may be cut into <key>, <key>.1, <key>.2, ...
+#                  (concatenated in that order), and `shards` ("<count> <version>") with one
+#                  `shard.<i>` ("<version>") per further ConfigMap makes sure all are of one
+#                  version before any is used.
 #                  kubelet updates a ConfigMap mount by swapping the ..data symlink, so the agent
 #                  re-reads everything on each pass (never caching inodes) and reads the three
 #                  keys from one resolved ..data directory, so a pass sees one consistent version.
@@ -31,11 +40,12 @@
 #                  package), KD_NEW_LAYOUT (true/false), KD_EVENTS ("all" when the role's
 #                  eventList is unset, else a space-separated subset of
 #                  "configure addnodes delnodes", possibly empty), KD_SYSTEMD (true/false),
-#                  KD_CONFIGCLI_URL, KD_POLL_SECONDS (integer), and optionally
+#                  KD_CONFIGCLI_URL, KD_READY_DOMAIN, KD_WHEN_SCALED (the StatefulSet's
+#                  persistentVolumeClaimRetentionPolicy.whenScaled), optionally KD_CONFIGCLI_SHA256, KD_POLL_SECONDS (integer), and optionally
 #                  <roleID>.injections: one file injection per line, TAB-separated fields
 #                  srcURL, destDir, fileMode (octal digits or empty), fileOwner, fileGroup.
 #                  KD_CONFIGURE_TIMEOUT (seconds `startscript --configure` may run; 0 = no limit).
-#   KD_PEER_WAIT_SECONDS  bound on waiting for new peers to resolve before --addnodes (600).
+#   KD_PEER_WAIT_SECONDS  bound on waiting for new peers to be ready before --addnodes (600).
 #   KD_FETCH_ATTEMPTS, KD_FETCH_BACKOFF  downloads (injections, configcli, setup package) are
 #                  tried KD_FETCH_ATTEMPTS times (5), waiting KD_FETCH_BACKOFF seconds (2) after
 #                  the first failure and twice as long after each next one, before a config error.
@@ -71,6 +81,11 @@
 #        rc empty, other id      interrupted by a container restart: start over;
 #        rc 0                    already configured: on a new container re-create the legacy
 #                                links (new layout), ready, watch loop;
+#        rc 0, kd-removed,       a member scaled down and up again (a new pod) that kept its
+#        other id                volume (the agent wrote /etc/guestconfig/kd-removed when it left members):
+#                                KD_WHEN_SCALED=Delete: a new member (state dropped, configured
+#                                again); Retain: it keeps its state and the watch loop notifies
+#                                it, from its saved member list, of what changed while away;
 #        rc != 0, same id        state "config error: configure failed with exit status <rc>",
 #                                exit 1;
 #        rc != 0, other id       a restarted container of a member in config error: KubeDirector
@@ -84,7 +99,10 @@
 #      A configmeta that is not valid JSON is a config error ("... configmeta for <pod> is not
 #      valid JSON"); in the watch loop it is not applied (logged, retried on the next pass).
 #   6. configcli, skipped if /usr/local/bin/configcli or /usr/bin/configcli exists; otherwise
-#        curl -L $KD_CONFIGCLI_URL -o /tmp/configcli.tgz, then
+#        curl -L $KD_CONFIGCLI_URL -o /tmp/configcli.tgz (or, air-gapped, a copy of
+#        $KD_AGENT_DIR/configcli.tgz shipped in the bundle: no curl), its sha256 checked against
+#        KD_CONFIGCLI_SHA256 when set (a mismatch is "config error: execution of app config
+#        failed: configcli.tgz does not match the pinned sha256 ..."), then
 #        cd /tmp && tar xzf configcli.tgz && chmod u+x /tmp/configcli-*/install &&
 #        /tmp/configcli-*/install [--new] && rm -rf /tmp/configcli-* && rm -f /tmp/configcli.tgz &&
 #        ln -sf <P>/bin/configcli <P>/bin/bdvcli && ln -sf <P>/bin/configcli <P>/bin/bd_vcli
@@ -127,8 +145,12 @@
 #            startscript --delnodes --nodegroup 1 --role <role> --fqdns <csv of removed fqdns>
 #            startscript --addnodes --nodegroup 1 --role <role> --fqdns <csv of added fqdns>
 #          (csv in members-file order, own fqdn never included), each only when KD_EVENTS is
-#          "all" or lists the event.  Before --addnodes every new fqdn must resolve with
-#          `getent hosts <fqdn>` (waiting at most KD_PEER_WAIT_SECONDS in total per role).
+#          "all" or lists the event.  Before --addnodes every new peer must be ready, as
+#          KubeDirector notifies only after the new member's own --configure: its fqdn resolves
+#          (`getent hosts <fqdn>`) and, with KD_READY_DOMAIN, `getent hosts <a-b-c-d>.$KD_READY_DOMAIN`
+#          resolves too (<a-b-c-d>: its address with '.' or ':' as '-'; the readiness Service has
+#          no publishNotReadyAddresses, so DNS serves that name only while the peer is Ready),
+#          waiting at most KD_PEER_WAIT_SECONDS in total per role.
 #        - then the processed state is saved.  A notification (or reconnect) that fails or whose
 #          peers never resolve is logged and retried on the next pass: the saved state keeps the
 #          old entries for exactly that role/event (or the old connections line).
@@ -162,6 +184,7 @@ GC_OPT=$R/opt/guestconfig
 CONFIGMETA=$GC_ETC/configmeta.json
 SAVED_MEMBERS=$GC_ETC/kd-members
 SAVED_CONNECTIONS=$GC_ETC/kd-connections
+REMOVED_MARK=$GC_ETC/kd-removed
 STATUS_FILE=$GC_OPT/configure.status
 RUN_DIR=$R/run/kd
 STATE_FILE=$RUN_DIR/state
@@ -283,33 +306,217 @@ ensure_container_id() {
 
 # config_version_dir: the directory the ConfigMap's ..data symlink points to (or the mount
 # itself when it is a plain directory, e.g. in tests without ..data).
+# With an argument: the same for another ConfigMap or Secret mount.
 config_version_dir() {
-    if [ -L "$KD_CONFIG_DIR/..data" ]; then
-        _d=$(readlink "$KD_CONFIG_DIR/..data" 2>/dev/null)
+    _m=${1:-$KD_CONFIG_DIR}
+    if [ -L "$_m/..data" ]; then
+        _d=$(readlink "$_m/..data" 2>/dev/null)
         case $_d in
-            '') printf '%s\n' "$KD_CONFIG_DIR" ;;
+            '') printf '%s\n' "$_m" ;;
             /*) printf '%s\n' "$_d" ;;
-            *) printf '%s\n' "$KD_CONFIG_DIR/$_d" ;;
+            *) printf '%s\n' "$_m/$_d" ;;
         esac
     else
-        printf '%s\n' "$KD_CONFIG_DIR"
+        printf '%s\n' "$_m"
     fi
+}
+
+# shards_consistent <dir>: a configmeta split over several ConfigMaps (projected into one
+# volume) is only used when all of them are of one version: the first lists "<count> <version>"
+# in `shards`, every other one its version in `shard.<i>`.
+shards_consistent() {
+    [ -f "$1/shards" ] || return 0
+    read -r _n _v < "$1/shards" || return 1
+    case $_n in ''|*[!0-9]*) return 1 ;; esac
+    _i=1
+    while [ "$_i" -lt "$_n" ]; do
+        [ "$(cat "$1/shard.$_i" 2>/dev/null)" = "$_v" ] || return 1
+        _i=$((_i + 1))
+    done
+    return 0
+}
+
+# cat_chunks <dir> <key>: the value of <key>, which the renderer may have cut into <key>,
+# <key>.1, <key>.2, ... (a value larger than one ConfigMap may hold).
+cat_chunks() {
+    cat "$1/$2" || return 1
+    _c=1
+    while [ -f "$1/$2.$_c" ]; do
+        cat "$1/$2.$_c" || return 1
+        _c=$((_c + 1))
+    done
+    return 0
 }
 
 # copy_version <dir>: copy members, connections and this pod's configmeta from one version.
 copy_version() {
-    rm -rf "$SNAP.new" && mkdir -p "$SNAP.new" || return 1
-    cat "$1/members" > "$SNAP.new/members" 2>/dev/null || return 1
+    rm -rf "$SNAP.new" && mkdir -p "$SNAP.new" && chmod 700 "$SNAP.new" || return 1  # may hold secret values
+    shards_consistent "$1" || return 1
+    cat_chunks "$1" members > "$SNAP.new/members" 2>/dev/null || return 1
     if [ -f "$1/connections" ]; then
         cat "$1/connections" > "$SNAP.new/connections" 2>/dev/null || return 1
     else
         : > "$SNAP.new/connections"
     fi
     if [ -f "$1/configmeta.json" ] && [ -f "$1/$KD_POD_NAME.node.json" ]; then
-        join_configmeta "$1/configmeta.json" "$1/$KD_POD_NAME.node.json" > "$SNAP.new/configmeta.json" 2>/dev/null ||
+        cat_chunks "$1" configmeta.json > "$SNAP.new/shared.json" 2>/dev/null &&
+            join_configmeta "$SNAP.new/shared.json" "$1/$KD_POD_NAME.node.json" > "$SNAP.new/configmeta.json" 2>/dev/null ||
             return 1
+        if [ -f "$1/fills" ]; then
+            fill_values "$1/fills" > "$SNAP.new/fills.values" &&
+                apply_fills "$SNAP.new/configmeta.json" "$SNAP.new/fills.values" > "$SNAP.new/configmeta.filled" &&
+                mv -f "$SNAP.new/configmeta.filled" "$SNAP.new/configmeta.json" || return 1
+            # connected ConfigMaps and Secrets changed: a new connections version (--reconnect)
+            _sig=$(grep -E "^(configmaps|secrets)$TAB" "$SNAP.new/fills.values" | cksum)
+            printf 'objects %s\n' "$_sig" >> "$SNAP.new/connections"
+            rm -f "$SNAP.new/fills.values"
+        fi
     fi
     return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# values from the cluster (never in Git): the `fills` key of the configmeta ConfigMap lists, one
+# TAB-separated line each, what replaces the placeholders "\u0000kd-fill:<id>" of configmeta.json:
+#   secret_keys:<role> keys <dir> <role> <names>  {"<name>":"<value>",...} from the Secret mounted
+#                                   at <dir>: key <role>.<name>, else <name>; none: the key is
+#                                   left out (KubeDirector's omitempty)
+#   token:<role> token <dir> <pod>  the auth token of <pod>: key <pod> of the Secret at <dir>, else
+#                                   the first 32 hex digits of sha256(<key seed> ":" <pod>), else ""
+#   obj <configmaps|secrets> <type-json> <dir> <name-json> <labels-json> <annotations-json>
+#                                   a connected object mounted at <dir>; objects of one kind are
+#                                   grouped by type into connections.<kind> in KubeDirector's
+#                                   shape, {"annotations","data","labels","metadata":{"name"}},
+#                                   Secrets with base64 values (Go []byte); a missing (empty)
+#                                   mount is left out, as KubeDirector skips a missing object.
+# Values are never logged.
+
+# json_file <file>: the file's content as a JSON string, escaped as Go's json.Marshal does.
+json_file() {
+    { cat "$1" && printf x; } | LC_ALL=C awk '
+        BEGIN {
+            for (i = 1; i < 32; i++) ctl[sprintf("%c", i)] = sprintf("\\u%04x", i)
+            ctl["\t"] = "\\t"; ctl["\r"] = "\\r"
+            ctl["<"] = "\\u003c"; ctl[">"] = "\\u003e"; ctl["&"] = "\\u0026"
+            ctl["\\"] = "\\\\"; ctl["\""] = "\\\""
+            special = "[<>&\"\\\\"
+            for (i = 1; i < 32; i++) special = special sprintf("%c", i)
+            special = special "]"
+        }
+        { line[NR] = $0 }
+        END {
+            sub(/x$/, "", line[NR])
+            out = "\""
+            for (n = 1; n <= NR; n++) {
+                s = line[n]; r = ""
+                while (match(s, special)) {  # linear in the line, escapes only where needed
+                    r = r substr(s, 1, RSTART - 1) ctl[substr(s, RSTART, 1)]
+                    s = substr(s, RSTART + 1)
+                }
+                r = r s
+                gsub(/\342\200\250/, "\\u2028", r); gsub(/\342\200\251/, "\\u2029", r)
+                out = out r (n < NR ? "\\n" : "")
+            }
+            print out "\""
+        }'
+}
+
+# b64_file <file>: standard base64 on one line (coreutils or busybox base64, else openssl).
+b64_file() {
+    if command -v base64 > /dev/null 2>&1; then
+        base64 < "$1" | tr -d '\n'
+    else
+        openssl base64 -A < "$1"
+    fi
+}
+
+# data_json <mount> <text|base64>: {"<key>":<value>,...} of a mounted ConfigMap or Secret (keys
+# sorted as Go sorts map keys); returns 1 when the mount has no keys (object missing).
+data_json() {
+    _dd=$(config_version_dir "$1")
+    _keys=$(ls -A "$_dd" 2>/dev/null | LC_ALL=C sort)
+    _out= _sep=
+    for _k in $_keys; do
+        case $_k in ..*) continue ;; esac
+        [ -f "$_dd/$_k" ] || continue
+        if [ "$2" = base64 ]; then
+            _v="\"$(b64_file "$_dd/$_k")\""
+        else
+            _v=$(json_file "$_dd/$_k")
+        fi
+        _out="$_out$_sep\"$_k\":$_v"
+        _sep=,
+    done
+    [ -n "$_sep" ] || return 1
+    printf '{%s}' "$_out"
+}
+
+# fill_values <fills>: "<id>TAB<json>" per placeholder (empty json: leave the key out).
+fill_values() {
+    while IFS="$TAB" read -r _id _how _a _b _c <&5; do
+        case $_how in
+            keys)
+                _dd=$(config_version_dir "$R$_a") _out= _sep=
+                for _k in $_c; do
+                    if [ -f "$_dd/$_b.$_k" ]; then _f=$_dd/$_b.$_k; elif [ -f "$_dd/$_k" ]; then _f=$_dd/$_k; else continue; fi
+                    _out="$_out$_sep\"$_k\":$(json_file "$_f")"
+                    _sep=,
+                done
+                if [ -n "$_sep" ]; then printf '%s\t{%s}\n' "$_id" "$_out"; else printf '%s\t\n' "$_id"; fi
+                ;;
+            token)
+                _dd=$(config_version_dir "$R$_a") _tok=
+                if [ -f "$_dd/$_b" ]; then
+                    _tok=$(cat "$_dd/$_b")
+                elif [ -f "$_dd/seed" ]; then
+                    _tok=$({ cat "$_dd/seed"; printf ':%s' "$_b"; } | sha256_hex | cut -c1-32)
+                fi
+                case $_tok in *[!A-Za-z0-9._~+/=-]*) _tok= ;; esac
+                printf '%s\t"%s"\n' "$_id" "$_tok"
+                ;;
+        esac
+    done 5< "$1"
+    for _what in configmaps secrets; do
+        _enc=text
+        [ "$_what" = secrets ] && _enc=base64
+        _out= _type=
+        while IFS="$TAB" read -r _t _w _ty _dir _name _labels _notes <&5; do
+            [ "$_t" = obj ] && [ "$_w" = "$_what" ] || continue
+            _data=$(data_json "$R$_dir" "$_enc") || continue
+            _obj="{\"annotations\":$_notes,\"data\":$_data,\"labels\":$_labels,\"metadata\":{\"name\":$_name}}"
+            if [ "$_ty" = "$_type" ]; then
+                _out="$_out,$_obj"
+            else
+                _out="$_out${_type:+],}$_ty:[$_obj"
+                _type=$_ty
+            fi
+        done 5< "$1"
+        printf '%s\t{%s}\n' "$_what" "$_out${_type:+]}"
+    done
+}
+
+# apply_fills <configmeta> <values>: the document with every placeholder replaced.
+apply_fills() {
+    awk -v vals="$2" '
+        BEGIN {
+            while ((getline l < vals) > 0) { t = index(l, "\t"); id = substr(l, 1, t - 1); v[id] = substr(l, t + 1); ids[++n] = id }
+            close(vals)
+        }
+        { doc = doc (NR > 1 ? "\n" : "") $0 }
+        END {
+            for (k = 1; k <= n; k++) {
+                ph = "\"\\u0000kd-fill:" ids[k] "\""
+                out = ""; rest = doc
+                while ((i = index(rest, ph)) > 0) {
+                    pre = substr(rest, 1, i - 1)
+                    if (v[ids[k]] == "") sub(/,"[A-Za-z_]+":$/, "", pre)
+                    out = out pre v[ids[k]]
+                    rest = substr(rest, i + length(ph))
+                }
+                doc = out rest
+            }
+            printf "%s", doc
+        }' "$1"
 }
 
 # take_snapshot: copy one consistent version of members, connections and this pod's configmeta
@@ -475,17 +682,47 @@ legacy_links() {
     return $_rc
 }
 
+# sha256_hex: the hex sha256 of stdin (coreutils or busybox sha256sum, else openssl).
+sha256_hex() {
+    if command -v sha256sum > /dev/null 2>&1; then
+        sha256sum 2>/dev/null | awk '{ print $1 }'
+    elif command -v openssl > /dev/null 2>&1; then
+        openssl dgst -sha256 2>/dev/null | awk '{ print $NF }'
+    fi
+}
+
+sha256_of() { # sha256_of <file>
+    sha256_hex < "$1"
+}
+
 install_configcli() {
     if [ -e "$R/usr/local/bin/configcli" ] || [ -e "$R/usr/bin/configcli" ]; then
         log "configcli already installed: skipped"
         return 0
     fi
     if is_true "$KD_NEW_LAYOUT"; then _p=/usr/local; _new=--new; else _p=/usr; _new=; fi
-    log "configcli: curl -L --fail -o /tmp/configcli.tgz -- $KD_CONFIGCLI_URL"
-    fetch "$KD_CONFIGCLI_URL" "$R/tmp/configcli.tgz" > "$CMD_OUT" 2>&1
-    _rc=$?
-    relay
-    [ "$_rc" = 0 ] || return "$_rc"
+    if [ -f "$KD_AGENT_DIR/configcli.tgz" ]; then
+        # air-gapped: the tarball came with the bundle (binaryData of the kd-agent ConfigMap)
+        log "configcli: cp /etc/kd/agent/configcli.tgz /tmp/configcli.tgz (shipped in the bundle, no download)"
+        cat "$KD_AGENT_DIR/configcli.tgz" > "$R/tmp/configcli.tgz" ||
+            { CONFIGCLI_ERROR="cannot copy the bundled configcli.tgz"; return 1; }
+    else
+        log "configcli: curl -L --fail -o /tmp/configcli.tgz -- $KD_CONFIGCLI_URL"
+        fetch "$KD_CONFIGCLI_URL" "$R/tmp/configcli.tgz" > "$CMD_OUT" 2>&1
+        _rc=$?
+        relay
+        [ "$_rc" = 0 ] || { CONFIGCLI_ERROR="configcli download failed (curl exit status $_rc)"; return "$_rc"; }
+    fi
+    if [ -n "${KD_CONFIGCLI_SHA256:-}" ]; then
+        _sum=$(sha256_of "$R/tmp/configcli.tgz")
+        if [ "$_sum" != "$KD_CONFIGCLI_SHA256" ]; then
+            rm -f "$R/tmp/configcli.tgz"
+            CONFIGCLI_ERROR="configcli.tgz does not match the pinned sha256 ${KD_CONFIGCLI_SHA256} (got ${_sum:-no digest: no sha256sum or openssl}); refused"
+            log "$CONFIGCLI_ERROR"
+            return 1
+        fi
+        log "configcli: sha256 $KD_CONFIGCLI_SHA256 verified"
+    fi
     log "configcli: cd /tmp && tar xzf configcli.tgz && chmod u+x /tmp/configcli-*/install && /tmp/configcli-*/install${_new:+ $_new} && rm -rf /tmp/configcli-* && rm -f /tmp/configcli.tgz && ln -sf $_p/bin/configcli $_p/bin/bdvcli && ln -sf $_p/bin/configcli $_p/bin/bd_vcli"
     # shellcheck disable=SC2211  # KubeDirector's command runs the install script through a glob
     (
@@ -601,8 +838,14 @@ full_setup() {
         done
         log "systemd is responsive"
     fi
-    # step 5
-    take_snapshot || fail "execution of app config failed: cannot read $KD_CONFIG_DIR"
+    # step 5 (while Argo CD or Flux is still applying a configmeta split over several
+    # ConfigMaps, the projection mixes versions: wait for a consistent one)
+    until take_snapshot; do
+        [ "$KD_ONESHOT" = 1 ] && fail "execution of app config failed: cannot read $KD_CONFIG_DIR"
+        stop_requested && { log "stop requested while waiting for configmeta"; exit 0; }
+        log "no consistent version of $KD_CONFIG_DIR yet; waiting"
+        nap
+    done
     [ -f "$SNAP/configmeta.json" ] ||
         fail "execution of app config failed: no configmeta for $KD_POD_NAME in $KD_CONFIG_DIR"
     valid_json "$SNAP/configmeta.json" ||
@@ -619,7 +862,8 @@ full_setup() {
     save_file "$SNAP/members" "$SAVED_MEMBERS" && save_file "$SNAP/connections" "$SAVED_CONNECTIONS" ||
         fail "execution of app config failed: cannot write /etc/guestconfig/kd-members"
     # step 6
-    install_configcli || fail "execution of app config failed: configcli setup failed"
+    CONFIGCLI_ERROR="configcli setup failed"
+    install_configcli || fail "execution of app config failed: $CONFIGCLI_ERROR"
     # step 7
     if is_true "$KD_NEW_LAYOUT"; then
         legacy_links || fail "execution of app config failed: configcli legacy links failed"
@@ -659,13 +903,27 @@ apply_delta() {
         mv -f "$1.new" "$1"
 }
 
-# wait_resolvable <csv>: every fqdn resolves (getent hosts), waiting KD_PEER_WAIT_SECONDS at most.
-wait_resolvable() {
+# peer_ready <fqdn>: the peer's name resolves and, with KD_READY_DOMAIN (the readiness Service,
+# a headless Service without publishNotReadyAddresses), its address has a name under that
+# Service too, which DNS serves only while the peer is Ready, i.e. configured.
+peer_ready() {
+    _ip=$(getent hosts "$1" 2>/dev/null < /dev/null | awk 'NR == 1 { print $1 }')
+    [ -n "$_ip" ] || return 1
+    [ -n "${KD_READY_DOMAIN:-}" ] || return 0
+    getent hosts "$(printf '%s' "$_ip" | tr '.:' '--').$KD_READY_DOMAIN" > /dev/null 2>&1 < /dev/null
+}
+
+# wait_ready <csv>: every new peer is ready (peer_ready), waiting KD_PEER_WAIT_SECONDS at most.
+wait_ready() {
     _waited=0
     for _f in $(printf '%s\n' "$1" | tr ',' ' '); do
-        until getent hosts "$_f" > /dev/null 2>&1 < /dev/null; do
+        until peer_ready "$_f"; do
             if [ "$_waited" -ge "$KD_PEER_WAIT_SECONDS" ] || stop_requested; then
-                log "new peer $_f does not resolve after ${_waited}s"
+                if [ -n "$_ip" ]; then
+                    log "new peer $_f ($_ip) is not ready after ${_waited}s (no address under $KD_READY_DOMAIN)"
+                else
+                    log "new peer $_f does not resolve after ${_waited}s"
+                fi
                 return 1
             fi
             _waited=$((_waited + 1))
@@ -682,8 +940,8 @@ notify_role() {
         log "eventList lacks $1: not notifying $3 (role $2)"
         return 0
     fi
-    if [ "$1" = addnodes ] && ! wait_resolvable "$3"; then
-        log "notify --$1 for role $2 postponed: peers not resolvable; will retry"
+    if [ "$1" = addnodes ] && ! wait_ready "$3"; then
+        log "notify --$1 for role $2 postponed: peers not ready; will retry"
         return 1
     fi
     log "notify: startscript --$1 --nodegroup 1 --role $2 --fqdns $3"
@@ -742,11 +1000,14 @@ watch_once() {
     if [ -z "$(self_line "$SNAP/members")" ]; then
         if [ "$REMOVED_LOGGED" = 0 ]; then
             log "$KD_POD_NAME is no longer in members: member is being removed; doing nothing"
+            # remembered with the member's state (on its volume, if any) for a later scale-up
+            : > "$REMOVED_MARK" 2>/dev/null
             REMOVED_LOGGED=1
         fi
         return
     fi
     REMOVED_LOGGED=0
+    rm -f "$REMOVED_MARK"
     if [ ! -f "$SAVED_MEMBERS" ]; then
         # configured by an earlier container whose saved state is gone: start from here.
         save_file "$SNAP/members" "$SAVED_MEMBERS" && save_file "$SNAP/connections" "$SAVED_CONNECTIONS"
@@ -837,6 +1098,8 @@ KD_EVENTS=all
 KD_SYSTEMD=false
 KD_CONFIGCLI_URL=
 KD_CONFIGURE_TIMEOUT=
+KD_CONFIGCLI_SHA256=
+KD_WHEN_SCALED=Retain
 # shellcheck disable=SC1090
 . "$KD_AGENT_DIR/$ROLE.env"
 case $KD_POLL_SECONDS in ''|*[!0-9]*) KD_POLL_SECONDS=10 ;; esac
@@ -878,6 +1141,15 @@ while [ -f "$STATUS_FILE" ]; do
         log "configure.status '$_status': configure interrupted by a container restart; starting over"
         rm -f "$STATUS_FILE"
         break
+    fi
+    if [ "$_rc" = 0 ] && [ -f "$REMOVED_MARK" ] && [ "$_sid" != "$CONTAINER_ID" ] && [ "$KD_WHEN_SCALED" = Delete ]; then
+        log "configure.status '$_status': member returns after a scale-down; whenScaled is Delete: configured as a new member"
+        rm -f "$STATUS_FILE" "$SAVED_MEMBERS" "$SAVED_CONNECTIONS" "$REMOVED_MARK"
+        break
+    fi
+    if [ "$_rc" = 0 ] && [ -f "$REMOVED_MARK" ] && [ "$_sid" != "$CONTAINER_ID" ]; then
+        log "configure.status '$_status': member returns after a scale-down; whenScaled is Retain: it keeps its state and is notified of what changed while it was away"
+        rm -f "$REMOVED_MARK"
     fi
     if [ "$_rc" = 0 ]; then
         if [ "$_sid" != "$CONTAINER_ID" ] && is_true "$KD_NEW_LAYOUT"; then

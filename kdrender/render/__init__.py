@@ -7,7 +7,7 @@ One module per object family: ``service`` (headless and member Services), ``stat
 
 from __future__ import annotations
 
-from .configmeta import configmaps
+from .configmeta import configmaps, list_shards, ready_service
 from .extras import extra_objects
 from .production import network_policies, pod_disruption_budgets
 from .service import headless_service, member_services
@@ -21,9 +21,11 @@ def render_cluster(rc, resolved) -> list:
     objects = extra_objects(rc, config) + network_policies(rc, resolved) + pod_disruption_budgets(rc, config)
     objects.extend(configmaps(rc, resolved))
     objects.append(headless_service(rc, config))
+    objects.extend(ready_service(rc, config, objects[-1]))
     for role in rc.roles:
         if role.members > 0:
             objects.append(statefulset(rc, role, config))
     for role in rc.roles:
         objects.extend(member_services(rc, role, config))
+    list_shards(objects, rc)
     return objects

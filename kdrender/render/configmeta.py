@@ -5,29 +5,41 @@ Per cluster, when any role has a setup package or file injections (and the agent
 * ConfigMap ``<headless>-configmeta``: ``configmeta.json`` (the document every member shares,
   without its ``node`` section), ``<pod>.node.json`` per member, ``members`` (``<role> <fqdn>``
   lines) and ``connections`` (a version of the connected clusters).  The agent joins the shared
-  document and the member's ``node`` into ``/etc/guestconfig/configmeta.json``.  Splitting keeps
-  a 1000-member cluster well under the 1 MiB ConfigMap limit.
+  document and the member's ``node`` into ``/etc/guestconfig/configmeta.json`` (one shared
+  document instead of one per member keeps the ConfigMaps small).
 * ConfigMap ``<headless>-kd-agent``: ``kd-agent.sh`` and one ``<role>.env`` (plus
   ``<role>.injections``) per role.
 
 Both are mounted without ``subPath`` so kubelet refreshes them in running pods; pods never
-restart for membership changes.  No secret value is ever written: ``secret_keys`` are left out
-and connected ConfigMaps and Secrets are mounted under ``/etc/kd/connections/`` instead of being
-copied into configmeta.
+restart for membership changes.  Every ConfigMap stays under 1 MiB: a large configmeta is split
+over ``<headless>-configmeta``, ``-1``, ``-2``, ... (``shard``), projected into one volume.  No
+secret value is ever written: what configmeta takes from the cluster (connected ConfigMaps and
+Secrets, ``secret_keys``, auth tokens; see ``kdrender.inpod``) is a placeholder that the agent
+fills in the pod from mounted objects, as the ``fills`` key lists.  A second headless Service,
+``<headless>-ready``, lets the agent tell when a new peer is Ready before ``--addnodes``.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 import hashlib
 import json
 import os
+import re
 
+from .. import inpod
 from ..k8s import quantity_value, parse_quantity
 from .common import metadata, with_wave
 
 CONFIGMETA_DIR = "/etc/kd/configmeta"
 AGENT_DIR = "/etc/kd/agent"
 CONNECTIONS_DIR = "/etc/kd/connections"
+SECRET_KEYS_DIR = "/etc/kd/secret-keys"
+TOKENS_DIR = "/etc/kd/auth-tokens"
+# A placeholder the agent replaces with a value it reads in the pod (the ``fills`` key).  As
+# JSON it is "\u0000kd-fill:<id>", which no value of a rendered configmeta contains otherwise.
+FILL = "\x00kd-fill:"
 AGENT_FILE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "agent", "kd-agent.sh")
 WAVE = -1
 
@@ -45,7 +57,13 @@ def go_json(value) -> str:
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(ch, esc)
+    if "\\b" in text or "\\f" in text:  # Go (KubeDirector's 1.18) writes \u0008 and \u000c
+        text = _ESCAPE.sub(lambda m: _GO_ESCAPES.get(m.group(1), m.group(0)), text)
     return text
+
+
+_ESCAPE = re.compile(r"\\(.)")  # every escape pair, left to right (so "\\b" stays)
+_GO_ESCAPES = {"b": "\\u0008", "f": "\\u000c"}
 
 
 def _ref(*path) -> dict:
@@ -64,8 +82,26 @@ def _role_service_ids(app_spec, role_id) -> list:
     return list(entry["serviceIDs"]) if entry else []
 
 
-def base_configmeta(rc, prefix: tuple = ()) -> dict:
-    """The configmeta every member shares (spec section 3.2), without ``node``."""
+def fill_plan(rc) -> dict:
+    """What the agent fills into this cluster's configmeta in the pod (see kdrender.inpod)."""
+    secret_name = (rc.cluster.annotations or {}).get(inpod.ANN_SECRET_KEYS)
+    keys = {}
+    if secret_name:
+        keys = {role.id: names for role in rc.roles if role.members and (names := inpod.secret_key_names(role.spec))}
+    services = {s["id"]: s for s in rc.app.spec.get("services", [])}
+    tokens = {}
+    for role in rc.roles:
+        if role.members and any(((services.get(sid) or {}).get("endpoint") or {}).get("hasAuthToken")
+                                for sid in _role_service_ids(rc.app.spec, role.id)):
+            tokens[role.id] = role.pods[-1]  # KubeDirector's role-level token: the last member's
+    objects = [o for o in inpod.connected_objects(rc.cluster, rc.cluster.annotations) if o[2]]
+    return {"secret_name": secret_name, "secret_keys": keys, "tokens": tokens, "objects": objects}
+
+
+def base_configmeta(rc, prefix: tuple = (), plan: dict | None = None) -> dict:
+    """The configmeta every member shares (spec section 3.2), without ``node``; with ``plan``
+    (this cluster's own document), placeholders for what the agent fills in."""
+    plan = plan or {"secret_keys": {}, "tokens": {}}
     app = rc.app.spec
     services_by_id = {s["id"]: s for s in app.get("services", [])}
     top_services: dict = {}
@@ -96,19 +132,22 @@ def base_configmeta(rc, prefix: tuple = ()) -> dict:
                 "fqdns": _ref("nodegroups", "1", "roles", role.id, "fqdns"),
                 "exported_service": service.get("exported_service", ""),
                 "endpoints": endpoints,
-                "authToken": "",
+                "authToken": FILL + f"token:{role.id}" if (
+                    role.id in plan["tokens"] and endpoint.get("hasAuthToken")) else "",
             }
         roles[role.id] = {
             "services": dict(sorted(services.items())),
             "node_ids": node_ids,
             "hostnames": list(fqdns),
             "fqdns": fqdns,
-            "fqdn_mappings": dict(zip(fqdns, node_ids)),
+            "fqdn_mappings": dict(sorted(zip(fqdns, node_ids))),
             "flavor": _flavor(role),
         }
+        if role.id in plan["secret_keys"]:
+            roles[role.id]["secret_keys"] = FILL + f"secret_keys:{role.id}"
     return {
         "version": str(app["configSchemaVersion"]),
-        "services": dict(sorted(top_services.items())),
+        "services": {sid: {"1": dict(sorted(by_role["1"].items()))} for sid, by_role in sorted(top_services.items())},
         "nodegroups": {"1": {
             "roles": dict(sorted(roles.items())),
             "distro_id": app["distroID"],
@@ -131,9 +170,9 @@ def node_section(rc, role, ordinal: int) -> dict:
     return node
 
 
-def connections(rc, resolved) -> dict:
-    """Connected clusters as KubeDirector shows them (their configmeta, node null); ConfigMaps and
-    Secrets are mounted, not copied (their content is not in Git)."""
+def connections(rc, resolved, plan: dict | None = None) -> dict:
+    """Connected clusters as KubeDirector shows them (their configmeta, node null); connected
+    ConfigMaps and Secrets of known type are filled in by the agent (their content is not in Git)."""
     conns = rc.cluster.spec.get("connections") or {}
     clusters = {}
     for name in sorted(conns.get("clusters") or []):
@@ -144,14 +183,38 @@ def connections(rc, resolved) -> dict:
         doc["node"] = None
         doc["connections"] = {"clusters": None, "configmaps": None, "secrets": None}
         clusters[name] = doc
-    return {"clusters": clusters, "configmaps": {}, "secrets": {}}
+    kinds = {o[0] for o in (plan or {}).get("objects", ())}
+    return {"clusters": clusters, **{what: FILL + what if what in kinds else {} for what in ("configmaps", "secrets")}}
+
+
+def fills_text(rc, plan: dict) -> str:
+    """The agent's instructions for the placeholders (TAB-separated lines, see kd-agent.sh)."""
+    lines = []
+    for role_id, names in sorted(plan["secret_keys"].items()):
+        lines.append(["secret_keys:" + role_id, "keys", SECRET_KEYS_DIR, role_id, " ".join(names)])
+    for role_id, pod in sorted(plan["tokens"].items()):
+        lines.append(["token:" + role_id, "token", TOKENS_DIR, pod])
+    order = {what: i for i, what in enumerate(("configmaps", "secrets"))}
+    objects = sorted(enumerate(plan["objects"]), key=lambda item: (order[item[1][0]], item[1][2], item[0]))
+    for _, (what, name, kind_type, labels, notes, _in_repo) in objects:
+        encode = _b64 if what == "secrets" else str  # a Secret's fields are Go []byte: base64
+        lines.append(["obj", what, go_json(kind_type), f"{CONNECTIONS_DIR}/{what}/{name}", go_json(encode(name)),
+                      go_json({k: encode(v) for k, v in sorted(labels.items())}),
+                      go_json({k: encode(str(v)) for k, v in sorted(notes.items())})])
+    return "".join("\t".join(line) + "\n" for line in lines)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(str(text).encode()).decode()
 
 
 def configmeta(rc, resolved, role, ordinal: int) -> dict:
-    """The whole configmeta.json of one member (what the agent assembles in the pod)."""
-    doc = base_configmeta(rc)
+    """The whole configmeta.json of one member (what the agent assembles in the pod, before it
+    replaces the placeholders of ``fill_plan``)."""
+    plan = fill_plan(rc)
+    doc = base_configmeta(rc, plan=plan)
     doc["node"] = node_section(rc, role, ordinal)
-    doc["connections"] = connections(rc, resolved)
+    doc["connections"] = connections(rc, resolved, plan)
     return doc
 
 
@@ -163,7 +226,7 @@ def _shell_quote(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
-def role_env(role, config, systemd: bool) -> str:
+def role_env(rc, role, config, systemd: bool) -> str:
     events = role.app_role.get("eventList")
     settings = {
         "KD_ROLE": role.id,
@@ -172,9 +235,13 @@ def role_env(role, config, systemd: bool) -> str:
         "KD_EVENTS": "all" if events is None else " ".join(events),
         "KD_SYSTEMD": "true" if systemd else "false",
         "KD_CONFIGCLI_URL": config.configcli_url,
+        "KD_READY_DOMAIN": ready_domain(rc),
+        "KD_WHEN_SCALED": (config.pvc_retention or {}).get("whenScaled") or "Retain",
         "KD_POLL_SECONDS": str(config.poll_seconds),
         "KD_CONFIGURE_TIMEOUT": str(config.configure_timeout),
     }
+    if config.configcli_sha256:
+        settings["KD_CONFIGCLI_SHA256"] = config.configcli_sha256
     return "".join(f"{k}={_shell_quote(v)}\n" for k, v in settings.items())
 
 
@@ -192,57 +259,176 @@ def configmap_names(rc) -> tuple[str, str]:
     return f"{rc.headless}-configmeta", f"{rc.headless}-kd-agent"
 
 
+def ready_service_name(rc) -> str:
+    return f"{rc.headless}-ready"
+
+
+def ready_domain(rc) -> str:
+    return f"{ready_service_name(rc)}.{rc.domain.split('.', 1)[1]}"
+
+
+def ready_service(rc, config, headless: dict) -> list:
+    """A second headless Service, without ``publishNotReadyAddresses``: DNS has a name for a
+    member's address under it (``<a-b-c-d>.<headless>-ready.<ns>.svc...``) only while the member
+    is Ready, i.e. configured.  The agent sends ``--addnodes`` only once a new peer's address
+    has that name, as KubeDirector notifies only after the new member's ``--configure``."""
+    if not cluster_uses_agent(rc, config):
+        return []
+    service = copy.deepcopy(headless)
+    service["metadata"]["name"] = ready_service_name(rc)
+    service["spec"]["publishNotReadyAddresses"] = False
+    return [service]
+
+
 def _agent_script() -> str:
     with open(AGENT_FILE, encoding="utf-8") as fh:
         return fh.read()
+
+
+# Every ConfigMap's data (keys plus values, in bytes) stays below this, far enough under the API
+# server's 1 MiB limit that the serialized object (metadata, JSON escaping) fits too.
+SHARD_BUDGET = 768 * 1024
+# configmeta ConfigMaps every pod template lists (the first required, the others optional), so
+# that a cluster that grows into more ConfigMaps does not change its pod templates (no roll).
+LISTED_SHARDS = 4
+
+
+def shard_name(rc, index: int) -> str:
+    meta_name = configmap_names(rc)[0]
+    return meta_name if index == 0 else f"{meta_name}-{index}"
+
+
+def _utf8_chunks(text: str, size: int) -> list:
+    """``text`` cut into pieces of at most ``size`` UTF-8 bytes, never inside a character."""
+    data = text.encode()
+    chunks, start = [], 0
+    while start < len(data):
+        end = min(start + size, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:
+            end -= 1
+        chunks.append(data[start:end].decode())
+        start = end
+    return chunks or [""]
+
+
+def _entry_size(key: str, value: str) -> int:
+    return len(key.encode()) + len(value.encode())
+
+
+def shard(entries: list, budget: int | None = None) -> list:
+    """Pack ``(key, value)`` entries, in order, into as few data maps as fit the budget.
+
+    A value larger than a whole ConfigMap (the shared configmeta of a huge cluster) is cut into
+    ``key``, ``key.1``, ``key.2``, ... which the agent concatenates.  With more than one map, the
+    first carries ``shards`` (``<count> <version>``) and every other one ``shard.<i>``
+    (``<version>``), so the agent only uses a projection in which all of them agree.
+    """
+    budget = budget or SHARD_BUDGET
+    pieces = []
+    for key, value in entries:
+        chunks = _utf8_chunks(value, budget // 2) if _entry_size(key, value) > budget // 2 else [value]
+        pieces += [(key if i == 0 else f"{key}.{i}", chunk) for i, chunk in enumerate(chunks)]
+    maps, size = [{}], 0
+    reserve = 64  # room for the shards / shard.<i> key
+    for key, value in pieces:
+        n = _entry_size(key, value)
+        if maps[-1] and size + n > budget - reserve:
+            maps.append({})
+            size = 0
+        maps[-1][key] = value
+        size += n
+    if len(maps) > 1:
+        version = hashlib.sha256(go_json(maps).encode()).hexdigest()[:16]
+        maps[0]["shards"] = f"{len(maps)} {version}\n"
+        for i, data in enumerate(maps[1:], 1):
+            data[f"shard.{i}"] = version + "\n"
+    return maps
 
 
 def configmaps(rc, resolved) -> list:
     config = resolved.config
     if not cluster_uses_agent(rc, config):
         return []
-    meta_name, agent_name = configmap_names(rc)
+    agent_name = configmap_names(rc)[1]
     labels = {**rc.recommended, **rc.labels}
     annotations = with_wave({}, config, WAVE)
-    base = base_configmeta(rc)
-    base["connections"] = connections(rc, resolved)
+    plan = fill_plan(rc)
+    base = base_configmeta(rc, plan=plan)
+    base["connections"] = connections(rc, resolved, plan)
     conn_text = go_json(base["connections"])
-    data = {
-        "configmeta.json": go_json(base),
-        "members": members_text(rc),
-        "connections": hashlib.sha256(conn_text.encode()).hexdigest()[:16] + "\n",
-    }
+    entries = [
+        ("configmeta.json", go_json(base)),
+        ("members", members_text(rc)),
+        ("connections", hashlib.sha256(conn_text.encode()).hexdigest()[:16] + "\n"),
+    ]
+    fills = fills_text(rc, plan)
+    if fills:
+        entries.append(("fills", fills))
     for role in rc.roles:
         if role.package and uses_agent(rc, role, config):
             for i, pod in enumerate(role.pods):
-                data[f"{pod}.node.json"] = go_json(node_section(rc, role, i))
+                entries.append((f"{pod}.node.json", go_json(node_section(rc, role, i))))
     systemd = bool(rc.app.spec.get("systemdRequired"))
     agent_data = {"kd-agent.sh": _agent_script()}
     for role in rc.roles:
         if uses_agent(rc, role, config):
-            agent_data[f"{role.id}.env"] = role_env(role, config, systemd)
+            agent_data[f"{role.id}.env"] = role_env(rc, role, config, systemd)
             injections = role_injections(role)
             if injections:
                 agent_data[f"{role.id}.injections"] = injections
-    return [
+    objects = [
         {"apiVersion": "v1", "kind": "ConfigMap",
-         "metadata": metadata(meta_name, rc.cluster.namespace, labels, annotations), "data": data},
-        {"apiVersion": "v1", "kind": "ConfigMap",
-         "metadata": metadata(agent_name, rc.cluster.namespace, labels, annotations), "data": agent_data},
+         "metadata": metadata(shard_name(rc, i), rc.cluster.namespace, labels, annotations), "data": data}
+        for i, data in enumerate(shard(entries))
     ]
+    agent_map = {"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": metadata(agent_name, rc.cluster.namespace, labels, annotations), "data": agent_data}
+    if config.configcli_tgz:  # air-gapped: the agent installs this instead of downloading configcli
+        agent_map["binaryData"] = {"configcli.tgz": base64.b64encode(config.configcli_tgz).decode()}
+    objects.append(agent_map)
+    return objects
+
+
+def list_shards(objects: list, rc) -> None:
+    """A cluster whose configmeta needs more ConfigMaps than pod templates list: list them all."""
+    names = {o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"}
+    count = 0
+    while shard_name(rc, count) in names:
+        count += 1
+    if count <= LISTED_SHARDS:
+        return
+    for obj in objects:
+        if obj["kind"] != "StatefulSet":
+            continue
+        for volume in obj["spec"]["template"]["spec"]["volumes"]:
+            if volume["name"] == "kd-configmeta":
+                volume["projected"]["sources"] = _shard_sources(rc, count)
+
+
+def _shard_sources(rc, count: int) -> list:
+    return [{"configMap": {"name": shard_name(rc, i), **({"optional": True} if i else {})}} for i in range(count)]
 
 
 def agent_volumes(rc, role) -> tuple[list, list]:
     """Volumes and mounts that deliver configmeta, the agent and connected ConfigMaps/Secrets."""
-    meta_name, agent_name = configmap_names(rc)
+    agent_name = configmap_names(rc)[1]
     volumes = [
-        {"name": "kd-configmeta", "configMap": {"name": meta_name, "defaultMode": 0o444}},
+        {"name": "kd-configmeta", "projected": {"sources": _shard_sources(rc, LISTED_SHARDS), "defaultMode": 0o444}},
         {"name": "kd-agent", "configMap": {"name": agent_name, "defaultMode": 0o555}},
     ]
     mounts = [
         {"name": "kd-configmeta", "mountPath": CONFIGMETA_DIR, "readOnly": True},
         {"name": "kd-agent", "mountPath": AGENT_DIR, "readOnly": True},
     ]
+    plan = fill_plan(rc)
+    if plan["secret_keys"]:
+        volumes.append({"name": "kd-secret-keys", "secret": {"secretName": plan["secret_name"], "defaultMode": 0o440,
+                                                             "optional": True}})
+        mounts.append({"name": "kd-secret-keys", "mountPath": SECRET_KEYS_DIR, "readOnly": True})
+    if plan["tokens"]:
+        volumes.append({"name": "kd-auth-tokens", "secret": {"secretName": inpod.auth_token_secret(rc.headless),
+                                                             "defaultMode": 0o440, "optional": True}})
+        mounts.append({"name": "kd-auth-tokens", "mountPath": TOKENS_DIR, "readOnly": True})
     conns = rc.cluster.spec.get("connections") or {}
     for i, name in enumerate(sorted(conns.get("configmaps") or [])):
         volumes.append({"name": f"kd-conn-cm-{i}", "configMap": {"name": name, "defaultMode": 0o444, "optional": True}})

@@ -80,6 +80,8 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
     cluster_file_injections,
     cluster_injection_http,
     cluster_file_mode,
+    cluster_connected_objects,
+    cluster_connection_names,
     cluster_labels,
     cluster_min_resources,
     cluster_min_storage,
@@ -105,6 +107,7 @@ RULES = [
     cluster_name, cluster_app_exists, cluster_roles, cluster_cardinality, cluster_labels, cluster_quantities,
     cluster_min_resources, cluster_storage, cluster_min_storage, cluster_shared_memory, cluster_secrets,
     cluster_secret_keys, cluster_encrypted_keys, cluster_env_names, cluster_volume_projections, cluster_file_mode,
+    cluster_connected_objects, cluster_connection_names,
     config_labels, extra_objects, cluster_production, config_production,
     app_package_http, cluster_file_injections, cluster_injection_http,  # agent inputs (issue 9)
     repo_duplicates, repo_connections, url_credentials,

@@ -1,8 +1,9 @@
 """secret-keys: no plaintext secret in a cluster file: ``secretKeys[].value`` is refused.
 
 KubeDirector encrypts a plaintext value at admission, but in Git the value is plaintext in every
-clone, CI log and review.  Keep it in a Secret the cluster references (``spec.connections.secrets``
-or a role ``secret``), managed with Sealed Secrets, SOPS or External Secrets.  An exported cluster
+clone, CI log and review.  Keep the name in ``secretKeys`` without a value and the value in a Secret
+named by the cluster annotation ``kdrender.dev/secret-keys`` (the agent fills it into configmeta in
+the pod), managed with Sealed Secrets, SOPS or External Secrets.  An exported cluster
 (``kubectl get kdcluster -o yaml``) whose ``kubectl.kubernetes.io/last-applied-configuration``
 annotation still holds a plaintext value is refused too: remove the annotation.  Values are never
 shown.  ``encryptedValue`` entries are kept encrypted and never decrypted into the bundle.
@@ -14,8 +15,8 @@ ID = "secret-keys"
 TARGET = "cluster"
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-ADVICE = ("keep it in a Secret and reference that (spec.connections.secrets or a role secret), managed with "
-          "Sealed Secrets, SOPS or External Secrets")
+ADVICE = ("keep the name without a value and the value in a Secret named by the cluster annotation "
+          "kdrender.dev/secret-keys (filled in the pod), managed with Sealed Secrets, SOPS or External Secrets")
 
 
 def plaintext_keys(spec):

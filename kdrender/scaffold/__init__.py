@@ -67,7 +67,7 @@ def yaml_quote(value) -> str:
     return "".join(out)
 
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9._/-]*$")
+_PLAIN_KEY = re.compile(r"[A-Za-z][A-Za-z0-9._/-]*")  # fullmatch: "$" would let a final newline through
 _YAML11_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
 
 
@@ -76,7 +76,7 @@ def yaml_key(value) -> str:
     (``cpu``, ``nvidia.com/gpu``), else quoted like ``q`` (YAML keys stay under 1024 characters:
     Kubernetes resource names, the keys written here, are far shorter)."""
     text = str(value)
-    return text if _PLAIN_KEY.match(text) and text.lower() not in _YAML11_WORDS else yaml_quote(text)
+    return text if _PLAIN_KEY.fullmatch(text) and text.lower() not in _YAML11_WORDS else yaml_quote(text)
 
 
 def comment_text(value, limit: int = 200) -> str:
