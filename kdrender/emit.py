@@ -8,6 +8,7 @@ input order or the hash seed.
 from __future__ import annotations
 
 import json
+import re
 
 import yaml
 
@@ -19,8 +20,41 @@ class _Dumper(_BaseDumper):
         return True
 
 
+# Plain scalars some YAML parser reads as something other than a string.  PyYAML's own resolver
+# (YAML 1.1 as PyYAML implements it) already makes the emitter quote many; these add the rest of
+# YAML 1.1 (``y``/``n``, exponents without a dot or sign), YAML 1.2's core schema (``0o17``,
+# ``1e3``) and Go's yaml.v2/v3 as kustomize, Flux and kubectl use them (``0B1``, ``0X1F``, ``1_0``
+# with underscores anywhere, sexagesimal ``1:30``).  Quoting more than needed never changes what
+# a parser reads; quoting less does.
+_WORDS = frozenset(
+    "y Y yes Yes YES n N no No NO true True TRUE false False FALSE on On ON off Off OFF "
+    "null Null NULL ~ = <<".split()) | {""}
+_NUMBER = re.compile(
+    r"[-+]?(?:0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+"
+    r"|[0-9]+(?::[0-5]?[0-9])*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?"
+    r"|\.[0-9]+(?:[eE][-+]?[0-9]+)?"
+    r"|\.(?:inf|Inf|INF))"
+    r"|\.(?:nan|NaN|NAN)")
+# timestamps: Go's yaml reads ``2001-1-2`` (one-digit month and day) as one too
+_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt \t].*)?", re.S)
+
+
+def ambiguous(text: str) -> bool:
+    """True when a YAML 1.1 or 1.2 parser could read the plain scalar ``text`` as a non-string."""
+    if text in _WORDS:
+        return True
+    if text[:1] not in "0123456789+-.":
+        return False
+    # parsers differ on "_": Go drops it anywhere, others take it as a digit after the first one
+    return (_NUMBER.fullmatch(text.replace("_", "")) is not None or _NUMBER.fullmatch(text.replace("_", "0"))
+            is not None or _DATE.fullmatch(text) is not None)
+
+
 def _str_presenter(dumper, data: str):
-    style = "|" if "\n" in data and not data.endswith((" ", "\t")) and "\r" not in data else None
+    if "\n" in data:
+        style = "|" if not data.endswith((" ", "\t")) and "\r" not in data else None
+    else:
+        style = "'" if ambiguous(data) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
