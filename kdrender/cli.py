@@ -128,16 +128,21 @@ def render(files, repo: str, output: str) -> None:
 @REPO
 def build(repo: str) -> None:
     """Render every cluster of REPO into golden/<namespace>/<cluster>/ (replaced atomically)."""
+    from .atomic import Interrupted
     from .compare import write_tree
     from .emit import bundle_files
 
     files = bundle_files(_render(repo))
     try:
-        write_tree(repo, files)
+        write_tree(repo, files, on_wait=lambda: click.echo(
+            f"kdrender build: waiting for another build of {repo} to finish", err=True))
     except OSError as exc:
         click.echo(f"kdrender build: cannot write {os.path.join(repo, 'golden')}: {exc.strerror}; "
                    "golden/ was left as it was", err=True)
         sys.exit(1)
+    except Interrupted as exc:
+        click.echo(f"kdrender build: stopped by {exc}; golden/ was left as it was", err=True)
+        sys.exit(128 + exc.signum)
     clusters = len({path.rsplit("/", 1)[0] for path in files})
     click.echo(f"wrote {len(files)} files for {clusters} clusters to {os.path.join(repo, 'golden')}", err=True)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import shutil
-import tempfile
 
 GOLDEN = "golden"
 # StatefulSet spec fields the API server lets an update change; any other change is refused
@@ -65,30 +63,9 @@ def immutable_changes(old_text: str, new_text: str) -> list[str]:
                   if k not in STATEFULSET_MUTABLE and old_spec.get(k) != new_spec.get(k))
 
 
-def write_tree(root: str, files: dict, folder: str = GOLDEN) -> None:
-    """Replace ``root/folder`` with exactly ``files``, atomically: a failure leaves the old tree as it was."""
-    target = os.path.join(root, folder)
-    staging = tempfile.mkdtemp(prefix=f".{folder}.new-", dir=root)
-    try:
-        for rel, content in sorted(files.items()):
-            path = os.path.join(staging, rel)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w", encoding="utf-8", newline="") as fh:
-                fh.write(content)
-        old = None
-        if os.path.exists(target):
-            old = tempfile.mkdtemp(prefix=f".{folder}.old-", dir=root)
-            os.rmdir(old)
-            os.rename(target, old)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if old:  # put the old tree back: a failed build must not lose golden/
-                os.rename(old, target)
-            raise
-        staging = None
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if staging and os.path.exists(staging):
-            shutil.rmtree(staging, ignore_errors=True)
+def write_tree(root: str, files, folder: str = GOLDEN, on_wait=None) -> None:
+    """Replace ``root/folder`` with exactly ``files`` (a mapping, or ``(path, content)`` pairs in order),
+    atomically and under a lock: a failure leaves the old tree as it was (kdrender/atomic.py)."""
+    from .atomic import replace_tree
+
+    replace_tree(root, folder, sorted(files.items()) if isinstance(files, dict) else files, on_wait)
