@@ -12,6 +12,8 @@ import re
 
 import yaml
 
+from .fastyaml import Fallback, Writer
+
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -61,8 +63,19 @@ def _str_presenter(dumper, data: str):
 _Dumper.add_representer(str, _str_presenter)
 
 
-def to_yaml(obj) -> str:
+def pyyaml_dump(obj) -> str:
+    """The reference: PyYAML's output, which :func:`to_yaml` reproduces byte for byte."""
     return yaml.dump(obj, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16)
+
+
+_writer = Writer(pyyaml_dump, ambiguous)
+
+
+def to_yaml(obj) -> str:
+    try:
+        return _writer.dump(obj)
+    except Fallback:
+        return pyyaml_dump(obj)
 
 
 def yaml_stream(objects: list) -> str:
