@@ -87,17 +87,27 @@ def rules() -> None:
         click.echo(f"{rule.ID} ({rule.TARGET})\n    " + doc.replace("\n", "\n    ") + "\n")
 
 
-def _render(root: str, cluster_files=None) -> list:
-    """Load, validate and render; on problems print them and exit 1."""
-    from .pipeline import load_model, render_model
+def _model(root: str, cluster_files=None):
+    """Load and validate; on problems print them and exit 1."""
+    from .pipeline import load_model
 
     try:
         model = load_model(root, cluster_files)
-        rendered = render_model(model)
     except UserError as exc:
         _fail(exc)
     _notices(model)
-    return rendered
+    return model
+
+
+def _render(root: str, cluster_files=None) -> list:
+    """Load, validate and render; on problems print them and exit 1."""
+    from .pipeline import render_model
+
+    model = _model(root, cluster_files)
+    try:
+        return render_model(model)
+    except UserError as exc:
+        _fail(exc)
 
 
 def _repo_relative(root: str, paths) -> list[str]:
@@ -130,12 +140,15 @@ def build(repo: str) -> None:
     """Render every cluster of REPO into golden/<namespace>/<cluster>/ (replaced atomically)."""
     from .atomic import Interrupted
     from .compare import write_tree
-    from .emit import bundle_files
+    from .stream import rendered
 
-    files = bundle_files(_render(repo))
+    model = _model(repo)
+    files = _counted(pair for chunk in rendered(model, "files") for pair in chunk)
     try:
         write_tree(repo, files, on_wait=lambda: click.echo(
             f"kdrender build: waiting for another build of {repo} to finish", err=True))
+    except UserError as exc:
+        _fail(exc)
     except OSError as exc:
         click.echo(f"kdrender build: cannot write {os.path.join(repo, 'golden')}: {exc.strerror}; "
                    "golden/ was left as it was", err=True)
@@ -143,23 +156,38 @@ def build(repo: str) -> None:
     except Interrupted as exc:
         click.echo(f"kdrender build: stopped by {exc}; golden/ was left as it was", err=True)
         sys.exit(128 + exc.signum)
-    clusters = len({path.rsplit("/", 1)[0] for path in files})
-    click.echo(f"wrote {len(files)} files for {clusters} clusters to {os.path.join(repo, 'golden')}", err=True)
+    click.echo(f"wrote {files.count} files for {len(model.clusters)} clusters to {os.path.join(repo, 'golden')}",
+               err=True)
+
+
+class _counted:
+    """An iterator that counts what passed through it."""
+
+    def __init__(self, items):
+        self.items, self.count = items, 0
+
+    def __iter__(self):
+        for item in self.items:
+            self.count += 1
+            yield item
 
 
 @main.command()
 @REPO
 def check(repo: str) -> None:
     """Compare what REPO renders with its committed golden/ tree."""
-    from .compare import GOLDEN, compare, read_tree
-    from .emit import bundle_files
+    from .compare import GOLDEN, compare_tree
+    from .stream import rendered
 
-    rendered = _render(repo)
+    model = _model(repo)
     golden = os.path.join(repo, GOLDEN)
     if not os.path.isdir(golden):
         click.echo(f"kdrender: {golden} does not exist; run `kdrender build` and commit it", err=True)
         sys.exit(1)
-    messages = compare(bundle_files(rendered), read_tree(golden))
+    try:
+        messages = compare_tree(rendered(model, "files"), golden)
+    except UserError as exc:
+        _fail(exc)
     if messages:
         click.echo("\n".join(messages))
         click.echo(f"kdrender: golden/ is out of date ({len(messages)} files); run `kdrender build`", err=True)

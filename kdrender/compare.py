@@ -47,6 +47,35 @@ def compare(expected: dict, actual: dict, label: str = GOLDEN) -> list[str]:
     return out
 
 
+def compare_tree(clusters, folder: str, label: str = GOLDEN) -> list[str]:
+    """:func:`compare` for a whole tree, one cluster at a time (bounded memory).
+
+    ``clusters`` yields one list of ``(folder-relative path, text)`` per cluster, all in one
+    folder; the committed files are read one cluster folder at a time, and files outside the
+    rendered folders are reported as extra.  Messages come in path order, as from :func:`compare`.
+    """
+    blocks = []
+    seen = set()
+    for files in clusters:
+        if not files:
+            continue
+        cluster_dir = files[0][0].rsplit("/", 1)[0]
+        seen.add(cluster_dir)
+        committed = read_tree(os.path.join(folder, *cluster_dir.split("/")))
+        actual = {f"{cluster_dir}/{rel}": text for rel, text in committed.items()}
+        blocks.append((cluster_dir + "/", compare(dict(files), actual, label)))
+    for dirpath, dirnames, filenames in os.walk(folder):
+        rel_dir = os.path.relpath(dirpath, folder).replace(os.sep, "/")
+        if rel_dir in seen:
+            dirnames[:] = []  # compared above
+            continue
+        dirnames.sort()
+        for name in filenames:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            blocks.append((rel, compare({}, {rel: ""}, label)))
+    return [message for _, messages in sorted(blocks, key=lambda block: block[0]) for message in messages]
+
+
 def immutable_changes(old_text: str, new_text: str) -> list[str]:
     """StatefulSet spec fields that differ between two renders of one object and cannot be updated."""
     import yaml

@@ -91,21 +91,27 @@ def file_name(obj: dict) -> str:
     return f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
 
 
-def bundle_files(rendered: list) -> dict:
-    """``golden/``-relative path -> content for every cluster: one file per object plus a kustomization."""
-    files = {}
-    for namespace, cluster, objects in rendered:
-        folder = f"{namespace}/{cluster}"
-        names = []
-        for obj in objects:
-            name = file_name(obj)
-            files[f"{folder}/{name}"] = to_yaml(obj)
-            names.append(name)
-        kustomization = {
-            "apiVersion": "kustomize.config.k8s.io/v1beta1",
-            "kind": "Kustomization",
-            "resources": names,
-        }
-        files[f"{folder}/kustomization.yaml"] = (
-            "# Rendered by kdrender from the cluster repo; do not edit (run `kdrender build`).\n" + to_yaml(kustomization))
+def cluster_files(namespace: str, cluster: str, objects: list) -> list:
+    """``(golden/-relative path, content)`` of one cluster: one file per object plus a kustomization."""
+    folder = f"{namespace}/{cluster}"
+    files = []
+    names = []
+    for obj in objects:
+        name = file_name(obj)
+        files.append((f"{folder}/{name}", to_yaml(obj)))
+        names.append(name)
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": names,
+    }
+    files.append((f"{folder}/kustomization.yaml",
+                  "# Rendered by kdrender from the cluster repo; do not edit (run `kdrender build`).\n"
+                  + to_yaml(kustomization)))
     return files
+
+
+def bundle_files(rendered) -> dict:
+    """``golden/``-relative path -> content for every cluster: one file per object plus a kustomization."""
+    return {path: text for namespace, cluster, objects in rendered
+            for path, text in cluster_files(namespace, cluster, objects)}

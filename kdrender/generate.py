@@ -15,9 +15,9 @@ from .problems import UserError, report
 
 def run(environ, cwd: str, out, err) -> int:
     from .argocd import ParameterError, find_root, options_from, select_files, unserved
-    from .emit import json_stream
-    from .pipeline import load_model, render_model
+    from .pipeline import load_model
     from .schema import Cache
+    from .stream import rendered
 
     try:
         options, namespace, globs = options_from(environ)
@@ -29,14 +29,19 @@ def run(environ, cwd: str, out, err) -> int:
         err.write("kdrender generate: no kdrender repo here (no catalog/ or kdrender.yaml in this folder or above)\n")
         return 1
     files = select_files(root, cwd, globs)
+    spool = _Spool()
+    kinds: set = set()
     try:
         model = load_model(root, files, namespace=namespace, options=options, cache=Cache.default(environ))
-        rendered = render_model(model)
+        for text, found in rendered(model, "json"):  # cluster by cluster: bounded memory
+            spool.write(text)
+            kinds |= found
     except UserError as exc:
+        spool.close()
         err.write(report(exc.problems) + "\n")
         return 1
     err.write(report([], model.notices, model.warnings))
-    objects = [obj for _, _, objs in rendered for obj in objs]
+    objects = [{"apiVersion": gv, "kind": kind} for gv, kind in sorted(kinds)]
     if not objects and not model.config.allow_empty:
         what = f"the clusters parameter {globs} matches no cluster file" if globs and not files else "no clusters selected"
         err.write(f"kdrender generate: no objects rendered ({what}); refusing to send an empty manifest set, "
@@ -46,8 +51,52 @@ def run(environ, cwd: str, out, err) -> int:
     if missing:
         err.write(f"kdrender generate: the target cluster does not serve {', '.join(missing)} (KUBE_API_VERSIONS)\n")
         return 1
-    out.write(json_stream(objects))
+    spool.copy_to(out)  # only now: a problem found on the way leaves stdout empty
     return 0
+
+
+class _Spool:
+    """The JSON stream until it may be sent: in memory, past ``LIMIT`` characters in a temporary
+    file (so 10,000 clusters do not need their whole output in memory)."""
+
+    LIMIT = 16 << 20
+
+    def __init__(self):
+        self.parts: list = []
+        self.size = 0
+        self.file = None
+
+    def write(self, text: str) -> None:
+        if self.file is not None:
+            self.file.write(text)
+            return
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size > self.LIMIT:
+            import tempfile
+
+            try:
+                self.file = tempfile.TemporaryFile("w+", encoding="utf-8")
+            except OSError:  # no writable temporary folder: keep it in memory
+                self.size = -(1 << 62)
+                return
+            self.file.writelines(self.parts)
+            self.parts = []
+
+    def copy_to(self, out) -> None:
+        if self.file is None:
+            out.write("".join(self.parts))
+            return
+        import shutil
+
+        self.file.seek(0)
+        shutil.copyfileobj(self.file, out, 1 << 20)
+        self.close()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 def main() -> int:  # pragma: no cover - exercised through the console script
