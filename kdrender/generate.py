@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import os
 
-from .problems import UserError, report
-
 
 def run(environ, cwd: str, out, err) -> int:
-    from .argocd import ParameterError, find_root, options_from, select_files, unserved
-    from .pipeline import load_model
-    from .schema import Cache
-    from .stream import rendered
+    from .argocd import ParameterError, find_root, options_from
 
     try:
         options, namespace, globs = options_from(environ)
@@ -28,6 +23,50 @@ def run(environ, cwd: str, out, err) -> int:
     if root is None:
         err.write("kdrender generate: no kdrender repo here (no catalog/ or kdrender.yaml in this folder or above)\n")
         return 1
+    from .outcache import OutputCache
+
+    cache = OutputCache.open(environ, root, cwd)
+    hit = cache.lookup() if cache else None
+    if hit:  # every input as in a stored run: its output, nothing rendered
+        err.write(hit[1])
+        out.write(hit[0])
+        return 0
+    if cache is None:
+        return _render(environ, cwd, root, options, namespace, globs, out, err)
+    out, err = _Tee(out, cache.MAX_OUTPUT), _Tee(err, cache.MAX_OUTPUT)
+    with cache:  # records what the run reads
+        code = _render(environ, cwd, root, options, namespace, globs, out, err)
+    if code == 0 and out.parts is not None and err.parts is not None:
+        cache.store("".join(out.parts), "".join(err.parts))
+    return code
+
+
+class _Tee:
+    """Writes through and keeps a copy, up to ``limit`` characters (then no copy: nothing stored)."""
+
+    def __init__(self, stream, limit: int):
+        self.stream, self.limit, self.size, self.parts = stream, limit, 0, []
+
+    def write(self, text: str) -> None:
+        self.stream.write(text)
+        if self.parts is not None:
+            self.size += len(text)
+            if self.size > self.limit:
+                self.parts = None
+            else:
+                self.parts.append(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _render(environ, cwd, root, options, namespace, globs, out, err) -> int:
+    from .argocd import select_files, unserved
+    from .pipeline import load_model
+    from .problems import UserError, report
+    from .schema import Cache
+    from .stream import rendered
+
     files = select_files(root, cwd, globs)
     spool = _Spool()
     kinds: set = set()

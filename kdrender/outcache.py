@@ -1,0 +1,198 @@
+"""``generate``'s output cache: the same inputs give the same output, so send it again unrendered.
+
+Argo CD starts ``generate`` for every Application on every refresh, and a commit that changes one
+cluster file re-runs every Application of the repo.  When nothing ``generate`` depends on has
+changed, its previous output is sent as it was, without parsing, validating or rendering
+anything (and without importing PyYAML).
+
+What makes this safe:
+
+* The entry is found by a hash of the kdrender code and its dependencies (path, size and mtime of
+  every file of the package, the listing of the folder that holds the dependencies), the Python
+  version, the working folder, the repo root and the whole environment (less Argo CD's
+  revision variables, which name the commit, not its content).
+* While a run that missed renders, every file-system look-up it makes inside the repo is recorded
+  (``open``, ``os.open``, ``stat``/``lstat``, ``readlink``, ``scandir``/``listdir``, so also
+  ``os.walk``, ``glob`` and ``realpath``): whichever code reads the repo, its reads are seen.  The
+  entry stores, for every path touched, what it was: a regular file's SHA-256, a folder's sorted
+  listing, a symlink's target, or that it was missing.
+* A later run uses the entry only if every recorded path is still exactly that.
+* Only successful runs are stored (stdout and the notices on stderr); any problem renders again.
+* Entries live in a private folder (``$KDRENDER_CACHE_DIR``, else ``~/.cache/kdrender``; ours and
+  not writable by others, else no cache), are written atomically, and are ignored when malformed.
+  ``KDRENDER_OUTPUT_CACHE=off`` disables the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import time
+
+try:  # the builtin SHA-256: no OpenSSL to load on the fast path
+    from _sha256 import sha256
+except ImportError:  # pragma: no cover - Python 3.12+ or builds without it
+    try:
+        from _sha2 import sha256
+    except ImportError:
+        from hashlib import sha256
+
+# names of the commit, not its content: leaving them out lets unchanged Applications hit across commits
+VOLATILE = ("ARGOCD_APP_REVISION", "ARGOCD_APP_REVISION_SHORT", "ARGOCD_APP_REVISION_SHORT_8",
+            "ARGOCD_APP_SOURCE_TARGET_REVISION")
+MAX_OUTPUT = 16 << 20  # larger outputs are not stored (bounded memory)
+RACY_NS = 1_000_000_000
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _code_key() -> list:
+    parts = [sys.version, sys.executable, _PACKAGE]
+    for dirpath, dirnames, filenames in os.walk(_PACKAGE):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            info = os.stat(os.path.join(dirpath, name))
+            parts.append(f"{os.path.relpath(os.path.join(dirpath, name), _PACKAGE)}:{info.st_size}:{info.st_mtime_ns}")
+    for module in ("yaml", "jsonschema"):
+        found = _module_dir(module)
+        if found:
+            parts.append(f"{module}:{found}:{sorted(os.listdir(os.path.dirname(found)))}")
+    return parts
+
+
+def _module_dir(name: str) -> str | None:
+    for entry in sys.path:
+        candidate = os.path.join(entry or ".", name)
+        if os.path.isdir(candidate):
+            return os.path.abspath(candidate)
+    return None
+
+
+def fingerprint(path: str) -> str:
+    """What ``path`` is now: file content hash, folder listing, link target, or missing."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"error:{exc.errno}"
+    mode = info.st_mode
+    try:
+        if stat.S_ISLNK(mode):
+            return "link:" + os.readlink(path)
+        if stat.S_ISDIR(mode):
+            return "dir:" + "\0".join(sorted(os.listdir(path)))
+        if stat.S_ISREG(mode):
+            digest = sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            return "file:" + digest.hexdigest()
+    except OSError as exc:
+        return f"error:{exc.errno}"
+    return f"other:{stat.S_IFMT(mode)}"
+
+
+class OutputCache:
+    MAX_OUTPUT = MAX_OUTPUT
+
+    def __init__(self, folder: str, key: str, root: str):
+        self.path = os.path.join(folder, key)
+        self.root = os.path.realpath(root)
+        self.touched: set = set()
+        self._saved: dict = {}
+        self.started = 0
+
+    @classmethod
+    def open(cls, environ, root: str, cwd: str) -> "OutputCache | None":
+        if (environ.get("KDRENDER_OUTPUT_CACHE") or "").lower() in ("off", "0", "false", "no"):
+            return None
+        base = environ.get("KDRENDER_CACHE_DIR") or os.path.join(
+            environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "kdrender")
+        folder = os.path.join(base, "output")
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            info = os.lstat(folder)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+            return None
+        env = sorted((k, v) for k, v in environ.items() if k not in VOLATILE)
+        key = sha256(json.dumps([_code_key(), os.path.abspath(cwd), os.path.abspath(root), env]).encode()).hexdigest()
+        return cls(folder, key, root)
+
+    # -- the fast path -----------------------------------------------------------------------
+    def lookup(self) -> tuple[str, str] | None:
+        """``(stdout, stderr)`` of the stored run when every path it touched is unchanged."""
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                entry = json.load(fh)
+            touched, out, err = entry["touched"], entry["stdout"], entry["stderr"]
+            if not (isinstance(touched, dict) and isinstance(out, str) and isinstance(err, str)):
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        for path, was in touched.items():
+            if fingerprint(path) != was:
+                return None
+        return out, err
+
+    # -- recording a miss --------------------------------------------------------------------
+    def _note(self, path) -> None:
+        try:
+            text = os.fsdecode(path) if not isinstance(path, int) else None
+        except TypeError:
+            return
+        if text is None:
+            return
+        full = os.path.abspath(text)
+        if full == self.root or full.startswith(self.root + os.sep):
+            self.touched.add(full)
+
+    def __enter__(self):
+        import builtins
+        import io
+
+        note = self._note
+
+        def wrap(func):
+            def recorded(*args, **kwargs):
+                note(args[0] if args else kwargs.get("path", kwargs.get("file", ".")))
+                return func(*args, **kwargs)
+            return recorded
+
+        targets = [(builtins, "open"), (io, "open"), (os, "open"), (os, "stat"), (os, "lstat"), (os, "readlink"),
+                   (os, "scandir"), (os, "listdir")]
+        self.started = time.time_ns()
+        self._saved = {(mod, name): getattr(mod, name) for mod, name in targets}
+        for (mod, name), func in self._saved.items():
+            setattr(mod, name, wrap(func))
+        return self
+
+    def __exit__(self, *exc):
+        for (mod, name), func in self._saved.items():
+            setattr(mod, name, func)
+        self._saved = {}
+
+    def store(self, out: str, err: str) -> None:
+        touched = {path: fingerprint(path) for path in sorted(self.touched)}
+        # a path changed during the run (or within the timestamp granularity before it) may have been
+        # read in its old state: do not store (as git treats "racily clean" files)
+        for path in touched:
+            try:
+                if os.lstat(path).st_ctime_ns >= self.started - RACY_NS:
+                    return
+            except OSError:
+                pass
+        tmp = f"{self.path}.{os.getpid()}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"touched": touched, "stdout": out, "stderr": err}, fh)
+            os.replace(tmp, self.path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
