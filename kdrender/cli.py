@@ -90,9 +90,10 @@ def rules() -> None:
 def _model(root: str, cluster_files=None):
     """Load and validate; on problems print them and exit 1."""
     from .pipeline import load_model
+    from .schema import Cache
 
-    try:
-        model = load_model(root, cluster_files)
+    try:  # documents that passed their schema before (same content, same schemas) are not checked again
+        model = load_model(root, cluster_files, cache=Cache.default(os.environ))
     except UserError as exc:
         _fail(exc)
     _notices(model)
