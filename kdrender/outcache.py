@@ -108,15 +108,10 @@ class OutputCache:
     def open(cls, environ, root: str, cwd: str) -> "OutputCache | None":
         if (environ.get("KDRENDER_OUTPUT_CACHE") or "").lower() in ("off", "0", "false", "no"):
             return None
-        base = environ.get("KDRENDER_CACHE_DIR") or os.path.join(
-            environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "kdrender")
-        folder = os.path.join(base, "output")
-        try:
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-            info = os.lstat(folder)
-        except OSError:
-            return None
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        from .cachedir import private_folder
+
+        folder = private_folder(environ, "output")
+        if folder is None:
             return None
         env = sorted((k, v) for k, v in environ.items() if k not in VOLATILE)
         key = sha256(json.dumps([_code_key(), os.path.abspath(cwd), os.path.abspath(root), env]).encode()).hexdigest()

@@ -16,22 +16,13 @@ from pathlib import Path
 import pytest
 
 from kdrender import generate, outcache
+from test_generate_fast_path import PROBE as FAST_PATH_PROBE
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = "clusters/spark221e2.yaml"
 
-PROBE = """
-import io, sys, contextlib
-sys.argv = ["kdrender", "generate"]
-from kdrender import entry
-out = io.StringIO()
-try:
-    with contextlib.redirect_stdout(out):
-        entry.main()
-except SystemExit as exc:
-    code = exc.code
-print(code, "yaml" in sys.modules, len(out.getvalue()))
-"""
+# test_generate_fast_path's probe, asking about PyYAML instead of click
+PROBE = FAST_PATH_PROBE.replace('"click" in sys.modules', '"yaml" in sys.modules')
 
 
 @pytest.fixture
@@ -147,8 +138,8 @@ def test_a_hit_imports_no_yaml(repo, tmp_path):
     def probe():
         res = subprocess.run([sys.executable, "-c", PROBE], cwd=repo, env=env, capture_output=True, text=True,
                              timeout=60)
-        code, yaml_loaded, size = res.stdout.split()
-        return int(code), yaml_loaded == "True", int(size)
+        code, yaml_loaded, _, lines = res.stdout.split()
+        return int(code), yaml_loaded == "True", int(lines)
 
     time.sleep(1.1)  # the files are no longer "racy"
     first, second = probe(), probe()
