@@ -14,8 +14,10 @@ What makes this safe:
 * While a run that missed renders, every file-system look-up it makes inside the repo is recorded
   (``open``, ``os.open``, ``stat``/``lstat``, ``readlink``, ``scandir``/``listdir``, so also
   ``os.walk``, ``glob`` and ``realpath``): whichever code reads the repo, its reads are seen.  The
-  entry stores, for every path touched, what it was: a regular file's SHA-256, a folder's sorted
-  listing, a symlink's target, or that it was missing.
+  entry stores, for every path touched (relative to the repo root, which Argo CD unpacks into a new
+  folder for every request), what it was when first touched: a regular file's SHA-256, a folder's
+  sorted listing, a symlink's target, or that it was missing.  If any path is different at the end
+  of the run (changed while the run read it), nothing is stored.
 * A later run uses the entry only if every recorded path is still exactly that.
 * Only successful runs are stored (stdout and the notices on stderr); any problem renders again.
 * Entries live in a private folder (``$KDRENDER_CACHE_DIR``, else ``~/.cache/kdrender``; ours and
@@ -29,7 +31,6 @@ import json
 import os
 import stat
 import sys
-import time
 
 try:  # the builtin SHA-256: no OpenSSL to load on the fast path
     from _sha256 import sha256
@@ -39,16 +40,16 @@ except ImportError:  # pragma: no cover - Python 3.12+ or builds without it
     except ImportError:
         from hashlib import sha256
 
-# names of the commit, not its content: leaving them out lets unchanged Applications hit across commits
+# names of the commit, not its content (leaving them out lets unchanged Applications hit across
+# commits), and what a shell sets about itself (the working folder is in the key on its own)
 VOLATILE = ("ARGOCD_APP_REVISION", "ARGOCD_APP_REVISION_SHORT", "ARGOCD_APP_REVISION_SHORT_8",
-            "ARGOCD_APP_SOURCE_TARGET_REVISION")
+            "ARGOCD_APP_SOURCE_TARGET_REVISION", "_", "PWD", "OLDPWD", "SHLVL")
 MAX_OUTPUT = 16 << 20  # larger outputs are not stored (bounded memory)
-RACY_NS = 1_000_000_000
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _code_key() -> list:
-    parts = [sys.version, sys.executable, _PACKAGE]
+    parts = [sys.version, os.path.realpath(sys.executable), sys.prefix, _PACKAGE]
     for dirpath, dirnames, filenames in os.walk(_PACKAGE):
         dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
         for name in sorted(filenames):
@@ -99,10 +100,11 @@ class OutputCache:
 
     def __init__(self, folder: str, key: str, root: str):
         self.path = os.path.join(folder, key)
-        self.root = os.path.realpath(root)
-        self.touched: set = set()
+        self.root = os.path.abspath(root)
+        self.roots = {self.root, os.path.realpath(root)}
+        self.touched: dict = {}  # repo-relative path -> fingerprint when first touched
         self._saved: dict = {}
-        self.started = 0
+        self._busy = False
 
     @classmethod
     def open(cls, environ, root: str, cwd: str) -> "OutputCache | None":
@@ -113,8 +115,11 @@ class OutputCache:
         folder = private_folder(environ, "output")
         if folder is None:
             return None
+        # Argo CD unpacks every request into a new folder: the key holds the working folder relative
+        # to the repo root, and entries hold repo-relative paths
         env = sorted((k, v) for k, v in environ.items() if k not in VOLATILE)
-        key = sha256(json.dumps([_code_key(), os.path.abspath(cwd), os.path.abspath(root), env]).encode()).hexdigest()
+        where = os.path.relpath(os.path.abspath(cwd), os.path.abspath(root))
+        key = sha256(json.dumps([_code_key(), where, env]).encode()).hexdigest()
         return cls(folder, key, root)
 
     # -- the fast path -----------------------------------------------------------------------
@@ -124,26 +129,35 @@ class OutputCache:
             with open(self.path, encoding="utf-8") as fh:
                 entry = json.load(fh)
             touched, out, err = entry["touched"], entry["stdout"], entry["stderr"]
-            if not (isinstance(touched, dict) and isinstance(out, str) and isinstance(err, str)):
+            if not (isinstance(touched, dict) and touched and isinstance(out, str) and isinstance(err, str)):
                 return None
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        for path, was in touched.items():
-            if fingerprint(path) != was:
+        for rel, was in touched.items():
+            if not isinstance(rel, str) or rel.startswith("/") or ".." in rel.split("/"):
+                return None
+            if fingerprint(os.path.join(self.root, rel) if rel != "." else self.root) != was:
                 return None
         return out, err
 
     # -- recording a miss --------------------------------------------------------------------
     def _note(self, path) -> None:
+        if self._busy or isinstance(path, int):
+            return
         try:
-            text = os.fsdecode(path) if not isinstance(path, int) else None
-        except TypeError:
+            full = os.path.abspath(os.fsdecode(path))
+        except (TypeError, ValueError):
             return
-        if text is None:
-            return
-        full = os.path.abspath(text)
-        if full == self.root or full.startswith(self.root + os.sep):
-            self.touched.add(full)
+        for root in self.roots:
+            if full == root or full.startswith(root + os.sep):
+                rel = os.path.relpath(full, root).replace(os.sep, "/")
+                if rel not in self.touched:
+                    self._busy = True  # fingerprint() looks up the path itself
+                    try:
+                        self.touched[rel] = fingerprint(full)
+                    finally:
+                        self._busy = False
+                return
 
     def __enter__(self):
         import builtins
@@ -159,7 +173,6 @@ class OutputCache:
 
         targets = [(builtins, "open"), (io, "open"), (os, "open"), (os, "stat"), (os, "lstat"), (os, "readlink"),
                    (os, "scandir"), (os, "listdir")]
-        self.started = time.time_ns()
         self._saved = {(mod, name): getattr(mod, name) for mod, name in targets}
         for (mod, name), func in self._saved.items():
             setattr(mod, name, wrap(func))
@@ -171,20 +184,18 @@ class OutputCache:
         self._saved = {}
 
     def store(self, out: str, err: str) -> None:
-        touched = {path: fingerprint(path) for path in sorted(self.touched)}
-        # a path changed during the run (or within the timestamp granularity before it) may have been
-        # read in its old state: do not store (as git treats "racily clean" files)
-        for path in touched:
-            try:
-                if os.lstat(path).st_ctime_ns >= self.started - RACY_NS:
-                    return
-            except OSError:
-                pass
+        if not self.touched:  # nothing seen: the recording did not work here, so nothing is proven
+            return
+        # every path as it was when the run first touched it, and still so now: a path that changed
+        # during the run may have been read in either state
+        for rel, was in self.touched.items():
+            if fingerprint(os.path.join(self.root, rel) if rel != "." else self.root) != was:
+                return
         tmp = f"{self.path}.{os.getpid()}.tmp"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"touched": touched, "stdout": out, "stderr": err}, fh)
+                json.dump({"touched": self.touched, "stdout": out, "stderr": err}, fh)
             os.replace(tmp, self.path)
         except OSError:
             try:

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -37,11 +36,6 @@ def repo(tmp_path) -> Path:
 def env(tmp_path) -> dict:
     return {"KDRENDER_CACHE_DIR": str(tmp_path / "cache"), "ARGOCD_APP_NAMESPACE": "analytics",
             "ARGOCD_APP_PARAMETERS": json.dumps([{"name": "clusters", "array": ["clusters/*.yaml"]}])}
-
-
-@pytest.fixture(autouse=True)
-def not_racy(monkeypatch):
-    monkeypatch.setattr(outcache, "RACY_NS", -10**12)  # files written by the test count as old
 
 
 def run(env: dict, cwd: Path) -> tuple[int, str, str]:
@@ -107,10 +101,32 @@ def test_failures_are_not_stored(repo, env):
     assert entries(env) == []
 
 
-def test_racy_inputs_are_not_stored(repo, env, monkeypatch):
-    monkeypatch.setattr(outcache, "RACY_NS", 10**12)  # everything counts as just changed
+def test_a_file_changed_during_the_run_is_not_stored(repo, env, monkeypatch):
+    real = generate._render
+
+    def render_then_edit(*args, **kwargs):
+        code = real(*args, **kwargs)
+        (repo / CLUSTER).write_text((repo / CLUSTER).read_text() + "# edited while rendering\n")
+        return code
+
+    monkeypatch.setattr(generate, "_render", render_then_edit)
     assert run(env, repo)[0] == 0
     assert entries(env) == []
+
+
+def test_a_new_unpacked_copy_of_the_repo_hits(repo, env, tmp_path):
+    """Argo CD unpacks each request into a new folder: the same content at another path hits."""
+    first = run(env, repo)
+    copy = tmp_path / "elsewhere" / "repo"
+    shutil.copytree(repo, copy)
+    calls = []
+    real = generate._render
+    generate._render = lambda *a, **k: calls.append(1) or real(*a, **k)
+    try:
+        assert run(env, copy) == first
+    finally:
+        generate._render = real
+    assert calls == []
 
 
 def test_switched_off_and_untrusted_folders(repo, env, tmp_path):
@@ -141,7 +157,6 @@ def test_a_hit_imports_no_yaml(repo, tmp_path):
         code, yaml_loaded, _, lines = res.stdout.split()
         return int(code), yaml_loaded == "True", int(lines)
 
-    time.sleep(1.1)  # the files are no longer "racy"
     first, second = probe(), probe()
     assert first[0] == second[0] == 0 and first[2] == second[2] > 0
     assert first[1] is True and second[1] is False
