@@ -70,8 +70,23 @@ def _module_dir(name: str) -> str | None:
     return None
 
 
-def fingerprint(path: str) -> str:
-    """What ``path`` is now: file content hash, folder listing, link target, or missing."""
+def fingerprint(root: str, rel: str) -> str:
+    """What ``root/rel`` is now: file content hash, folder listing, link target, or missing.
+
+    Nothing is followed: a folder on the way that is not a real folder gives "via", and the path
+    itself is looked at with ``lstat`` and opened with ``O_NOFOLLOW``, so no file outside the repo
+    is ever read.
+    """
+    parts = [] if rel == "." else rel.split("/")
+    path = root
+    for part in parts[:-1]:
+        path = os.path.join(path, part)
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return "via"
+        except OSError:
+            return "via"
+    path = os.path.join(root, *parts)
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -83,10 +98,17 @@ def fingerprint(path: str) -> str:
         if stat.S_ISLNK(mode):
             return "link:" + os.readlink(path)
         if stat.S_ISDIR(mode):
-            return "dir:" + "\0".join(sorted(os.listdir(path)))
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                return "dir:" + "\0".join(sorted(os.listdir(fd)))
+            finally:
+                os.close(fd)
         if stat.S_ISREG(mode):
             digest = sha256()
-            with open(path, "rb") as fh:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+            with os.fdopen(fd, "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return "changed"
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(block)
             return "file:" + digest.hexdigest()
@@ -133,10 +155,10 @@ class OutputCache:
                 return None
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        for rel, was in touched.items():
-            if not isinstance(rel, str) or rel.startswith("/") or ".." in rel.split("/"):
+        for rel in sorted(touched):  # folders before what is in them
+            if not isinstance(rel, str) or rel.startswith("/") or ".." in rel.split("/") or "" in rel.split("/"):
                 return None
-            if fingerprint(os.path.join(self.root, rel) if rel != "." else self.root) != was:
+            if fingerprint(self.root, rel) != touched[rel]:
                 return None
         return out, err
 
@@ -154,7 +176,7 @@ class OutputCache:
                 if rel not in self.touched:
                     self._busy = True  # fingerprint() looks up the path itself
                     try:
-                        self.touched[rel] = fingerprint(full)
+                        self.touched[rel] = fingerprint(root, rel)
                     finally:
                         self._busy = False
                 return
@@ -189,7 +211,7 @@ class OutputCache:
         # every path as it was when the run first touched it, and still so now: a path that changed
         # during the run may have been read in either state
         for rel, was in self.touched.items():
-            if fingerprint(os.path.join(self.root, rel) if rel != "." else self.root) != was:
+            if fingerprint(self.root, rel) != was:
                 return
         tmp = f"{self.path}.{os.getpid()}.tmp"
         try:

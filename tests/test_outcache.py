@@ -160,3 +160,18 @@ def test_a_hit_imports_no_yaml(repo, tmp_path):
     first, second = probe(), probe()
     assert first[0] == second[0] == 0 and first[2] == second[2] > 0
     assert first[1] is True and second[1] is False
+
+
+def test_lookup_never_reads_through_a_symlink(repo, env, tmp_path, monkeypatch):
+    """A folder swapped for a link to an identical copy outside the repo: a miss, and nothing outside is opened."""
+    assert run(env, repo)[0] == 0
+    outside = tmp_path / "outside"
+    shutil.move(str(repo / "clusters"), str(outside))
+    (repo / "clusters").symlink_to(outside)
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k))
+    cache = outcache.OutputCache.open(env, str(repo), str(repo))
+    assert cache.lookup() is None
+    assert not [p for p in opened if p.startswith(str(outside))]
+    assert outcache.fingerprint(str(repo), "clusters/spark221e2.yaml") == "via"
