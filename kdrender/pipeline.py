@@ -25,9 +25,30 @@ def load_model(root: str, cluster_files: list[str] | None = None, namespace: str
 
 
 def render_model(model: Model) -> list:
-    """All objects of all clusters, as (namespace, cluster, objects) triples, in a stable order."""
-    from .render import render_cluster
+    """All objects of all clusters, as (namespace, cluster, objects) triples, in a stable order.
+
+    Raises UserError (and returns nothing) when any cluster's objects have problems.
+    """
     from .resolve import resolve_model
 
     resolved = resolve_model(model)
-    return [(rc.cluster.namespace, rc.cluster.name, render_cluster(rc, resolved)) for rc in resolved.clusters]
+    rendered, problems = [], []
+    for rc, objects, found in rendered_clusters(model, resolved):
+        rendered.append((rc.cluster.namespace, rc.cluster.name, objects))
+        problems.extend(found)
+    if problems:
+        raise UserError(sorted(problems), model)
+    return rendered
+
+
+def rendered_clusters(model: Model, resolved, start: int = 0, stop: int | None = None):
+    """``(resolved cluster, objects, problems)`` for ``resolved.clusters[start:stop]``, one at a time.
+
+    The per-cluster step that :func:`render_model` and the streaming commands (kdrender/stream.py:
+    build, check, generate) share: which clusters are rendered and what is checked on each
+    rendered object belongs here, so every command applies it.
+    """
+    from .render import render_cluster
+
+    for rc in resolved.clusters[start:stop]:
+        yield rc, render_cluster(rc, resolved), []

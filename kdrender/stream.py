@@ -30,11 +30,11 @@ def _emit(kind: str, namespace: str, cluster: str, objects: list):
 
 
 def _chunk(kind: str, start: int, stop: int) -> list:
-    from .render import render_cluster
+    """``(emitted, problems)`` of each cluster of the slice."""
+    from .pipeline import rendered_clusters
 
-    resolved = _STATE["resolved"]
-    return [_emit(kind, rc.cluster.namespace, rc.cluster.name, render_cluster(rc, resolved))
-            for rc in resolved.clusters[start:stop]]
+    return [(_emit(kind, rc.cluster.namespace, rc.cluster.name, objects) if not problems else None, problems)
+            for rc, objects, problems in rendered_clusters(_STATE["model"], _STATE["resolved"], start, stop)]
 
 
 def jobs(environ=os.environ) -> int:
@@ -48,21 +48,34 @@ def jobs(environ=os.environ) -> int:
 
 
 def rendered(model, kind: str, workers: int | None = None):
-    """Yield ``_emit(kind, ...)`` of every cluster of the model, in the model's order."""
+    """Yield ``_emit(kind, ...)`` of every cluster of the model, in the model's order.
+
+    Problems found on rendered objects are collected and raised together (UserError) after the
+    last cluster, so a consumer writes nothing it keeps (build's staging folder is dropped,
+    generate's spool is not sent).
+    """
+    from .problems import UserError
     from .resolve import resolve_model
 
     resolved = resolve_model(model)
     count = len(resolved.clusters)
     workers = jobs() if workers is None else workers
-    _STATE["resolved"] = resolved
+    _STATE.update(model=model, resolved=resolved)
+    problems: list = []
     try:
         if workers < 2 or count < MIN_PARALLEL or not _can_fork():
-            for start in range(0, count, CHUNK):
-                yield from _chunk(kind, start, start + CHUNK)
-            return
-        yield from _parallel(kind, count, workers)
+            chunks = (_chunk(kind, start, start + CHUNK) for start in range(0, count, CHUNK))
+        else:
+            chunks = _parallel(kind, count, workers)
+        for chunk in chunks:
+            for emitted, found in chunk:
+                problems.extend(found)
+                if not problems:
+                    yield emitted
     finally:
         _STATE.clear()
+    if problems:
+        raise UserError(sorted(problems), model)
 
 
 def _worker_signals() -> None:
@@ -90,6 +103,6 @@ def _parallel(kind: str, count: int, workers: int):
         for start in starts:
             pending.append(pool.apply_async(_chunk, (kind, start, start + CHUNK)))
             if len(pending) >= window:
-                yield from pending.pop(0).get()
+                yield pending.pop(0).get()
         while pending:
-            yield from pending.pop(0).get()
+            yield pending.pop(0).get()

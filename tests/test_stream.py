@@ -78,3 +78,31 @@ def test_generate_spools_a_large_stream(repo, monkeypatch):
     assert generate.run(env, str(repo), big, io.StringIO()) == 0
     assert big.getvalue() == small.getvalue()
     assert len(small.getvalue().splitlines()) > COUNT
+
+
+def test_problems_on_rendered_objects_stop_every_command(repo, tmp_path, monkeypatch):
+    """A problem the per-cluster step finds (pipeline.rendered_clusters) reaches build, check and
+    generate together with the others, after the last cluster: nothing is written or sent."""
+    from kdrender import pipeline
+    from kdrender.problems import Problem, UserError
+
+    real = pipeline.rendered_clusters
+
+    def with_problems(model, resolved, start=0, stop=None):
+        for rc, objects, problems in real(model, resolved, start, stop):
+            bad = rc.cluster.name in ("s3", f"s{COUNT - 1}")
+            yield rc, objects, problems + ([Problem(rc.cluster.file, 1, 1, "", "too big", "size")] if bad else [])
+
+    monkeypatch.setattr(pipeline, "rendered_clusters", with_problems)
+    model = load_model(str(repo))
+    for workers in (1, 2):
+        with pytest.raises(UserError) as exc:
+            list(stream.rendered(model, "files", workers=workers))
+        assert sorted(p.file for p in exc.value.problems) == ["clusters/c3.yaml", f"clusters/c{COUNT - 1}.yaml"]
+    with pytest.raises(UserError):
+        pipeline.render_model(model)
+    root = tmp_path / "r"
+    shutil.copytree(repo, root)
+    result = run_cli("build", str(root))
+    assert result.exit_code == 1 and "too big" in result.stderr
+    assert not (root / "golden").exists() and not [p for p in root.iterdir() if p.name.startswith(".")]
