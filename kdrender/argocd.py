@@ -135,7 +135,8 @@ def select_files(root: str, app_dir: str, globs: list) -> list | None:
     if rel_dir == ".":
         if not globs:
             return None
-        candidates, base = find_files(root, "clusters") + find_files(root, "."), ""
+        # (golden/ and catalog/ are left out below anyway: not walking them keeps this flat in big repos)
+        candidates, base = find_files(root, "clusters") + find_files(root, ".", skip=("catalog", "golden")), ""
     else:
         candidates, base = find_files(root, rel_dir), rel_dir + "/"
     candidates = sorted({c for c in candidates if not c.startswith(("catalog/", "golden/")) and c != "kdrender.yaml"})

@@ -254,14 +254,17 @@ def check_inside(root: str, rel: str) -> Problem | None:
     return None
 
 
-def find_files(root: str, folder: str) -> list[str]:
-    """Repo-relative paths of the YAML/JSON files below ``folder``, sorted; symlinked folders are not followed."""
+def find_files(root: str, folder: str, skip: tuple = ()) -> list[str]:
+    """Repo-relative paths of the YAML/JSON files below ``folder``, sorted; symlinked folders are not
+    followed, nor the repo-relative folders in ``skip``."""
     base = os.path.join(root, folder)
     found: list[str] = []
     if not os.path.isdir(base):
         return found
     for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                             and (d if rel_dir == "." else f"{rel_dir}/{d}") not in skip)
         for name in filenames:
             if name.endswith(SUFFIXES) and not name.startswith("."):
                 rel = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")

@@ -175,3 +175,16 @@ def test_lookup_never_reads_through_a_symlink(repo, env, tmp_path, monkeypatch):
     assert cache.lookup() is None
     assert not [p for p in opened if p.startswith(str(outside))]
     assert outcache.fingerprint(str(repo), "clusters/spark221e2.yaml") == "via"
+
+
+def test_cluster_selection_does_not_walk_golden(repo, env, monkeypatch):
+    """One cluster's generate stays flat in a big repo: golden/ (12 files per cluster) is not walked,
+    so neither the render nor the output cache's check depends on its size."""
+    golden = repo / "golden" / "ns" / "c"
+    golden.mkdir(parents=True)
+    (golden / "service-c.yaml").write_text("kind: Service\n")
+    scanned = []
+    real = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path=".": scanned.append(os.fspath(path)) or real(path))
+    assert run(dict(env, ARGOCD_APP_PARAMETERS=json.dumps([{"name": "clusters", "array": [CLUSTER]}])), repo)[0] == 0
+    assert scanned and not [p for p in scanned if "golden" in p]
