@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 
 GOLDEN = "golden"
 # StatefulSet spec fields the API server lets an update change; any other change is refused
@@ -61,6 +62,11 @@ def compare_tree(clusters, folder: str, label: str = GOLDEN) -> list[str]:
             continue
         cluster_dir = files[0][0].rsplit("/", 1)[0]
         seen.add(cluster_dir)
+        odd = _not_a_folder(folder, cluster_dir)
+        if odd:  # never read through a symlink (it could point anywhere): everything is missing
+            blocks.append((cluster_dir + "/", [f"extra: {label}/{odd} is not a folder (a symlink or a file); "
+                                               "it was not read"] + compare(dict(files), {}, label)))
+            continue
         committed = read_tree(os.path.join(folder, *cluster_dir.split("/")))
         actual = {f"{cluster_dir}/{rel}": text for rel, text in committed.items()}
         blocks.append((cluster_dir + "/", compare(dict(files), actual, label)))
@@ -74,6 +80,20 @@ def compare_tree(clusters, folder: str, label: str = GOLDEN) -> list[str]:
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
             blocks.append((rel, compare({}, {rel: ""}, label)))
     return [message for _, messages in sorted(blocks, key=lambda block: block[0]) for message in messages]
+
+
+def _not_a_folder(folder: str, rel_dir: str) -> str | None:
+    """The first part of ``rel_dir`` below ``folder`` that exists but is not a real folder."""
+    path, parts = folder, []
+    for part in rel_dir.split("/"):
+        path = os.path.join(path, part)
+        parts.append(part)
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return "/".join(parts)
+        except FileNotFoundError:
+            return None
+    return None
 
 
 def immutable_changes(old_text: str, new_text: str) -> list[str]:

@@ -106,3 +106,19 @@ def test_problems_on_rendered_objects_stop_every_command(repo, tmp_path, monkeyp
     result = run_cli("build", str(root))
     assert result.exit_code == 1 and "too big" in result.stderr
     assert not (root / "golden").exists() and not [p for p in root.iterdir() if p.name.startswith(".")]
+
+
+def test_check_does_not_read_through_a_symlinked_cluster_folder(repo, tmp_path):
+    root = tmp_path / "r"
+    shutil.copytree(repo, root)
+    assert run_cli("build", str(root)).exit_code == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "kustomization.yaml").write_text("TOKEN=very-secret\n")
+    shutil.rmtree(root / "golden" / "a" / "s1")
+    (root / "golden" / "a" / "s1").symlink_to(outside)
+    result = run_cli("check", str(root))
+    assert result.exit_code == 1
+    assert "very-secret" not in result.stdout + result.stderr
+    assert "extra: golden/a/s1 is not a folder" in result.stdout
+    assert "missing: golden/a/s1/kustomization.yaml" in result.stdout
