@@ -105,17 +105,28 @@ def rules() -> None:
         click.echo(f"{rule.ID} ({target})\n    " + doc.replace("\n", "\n    ") + "\n")
 
 
-def _render(root: str, cluster_files=None) -> list:
-    """Load, validate and render; on problems print them and exit 1."""
-    from .pipeline import load_model, render_model
+def _model(root: str, cluster_files=None):
+    """Load and validate; on problems print them and exit 1."""
+    from .pipeline import load_model
+    from .schema import Cache
 
-    try:
-        model = load_model(root, cluster_files)
-        rendered = render_model(model)
+    try:  # documents that passed their schema before (same content, same schemas) are not checked again
+        model = load_model(root, cluster_files, cache=Cache.default(os.environ))
     except UserError as exc:
         _fail(exc)
     _notices(model)
-    return rendered
+    return model
+
+
+def _render(root: str, cluster_files=None) -> list:
+    """Load, validate and render; on problems print them and exit 1."""
+    from .pipeline import render_model
+
+    model = _model(root, cluster_files)
+    try:
+        return render_model(model)
+    except UserError as exc:
+        _fail(exc)
 
 
 def _repo_relative(root: str, paths) -> list[str]:
@@ -146,39 +157,61 @@ def render(files, repo: str, output: str) -> None:
 @REPO
 def build(repo: str) -> None:
     """Render every cluster of REPO into golden/<namespace>/<cluster>/ (replaced atomically)."""
+    from .atomic import Interrupted
     from .compare import write_tree
-    from .emit import bundle_files
+    from .stream import rendered
 
-    files = bundle_files(_render(repo))
+    model = _model(repo)
+    files = _counted(pair for chunk in rendered(model, "files") for pair in chunk)
     try:
-        write_tree(repo, files)
+        write_tree(repo, files, on_wait=lambda: click.echo(
+            f"kdrender build: waiting for another build of {repo} to finish", err=True))
+    except UserError as exc:
+        _fail(exc)
     except OSError as exc:
         click.echo(f"kdrender build: cannot write {os.path.join(repo, 'golden')}: {exc.strerror}; "
                    "golden/ was left as it was", err=True)
         sys.exit(1)
-    clusters = len({path.rsplit("/", 1)[0] for path in files})
-    click.echo(f"wrote {len(files)} files for {clusters} clusters to {os.path.join(repo, 'golden')}", err=True)
+    except Interrupted as exc:
+        click.echo(f"kdrender build: stopped by {exc}; golden/ was left as it was", err=True)
+        sys.exit(128 + exc.signum)
+    click.echo(f"wrote {files.count} files for {len(model.clusters)} clusters to {os.path.join(repo, 'golden')}",
+               err=True)
+
+
+class _counted:
+    """An iterator that counts what passed through it."""
+
+    def __init__(self, items):
+        self.items, self.count = items, 0
+
+    def __iter__(self):
+        for item in self.items:
+            self.count += 1
+            yield item
 
 
 @main.command()
 @REPO
 def check(repo: str) -> None:
     """Compare what REPO renders with its committed golden/ tree."""
-    from .compare import GOLDEN, compare, read_tree
-    from .emit import bundle_files
+    from .compare import GOLDEN, compare_tree
+    from .stream import rendered
 
-    rendered = _render(repo)
+    model = _model(repo)
     golden = os.path.join(repo, GOLDEN)
     if not os.path.lexists(golden):
         click.echo(f"kdrender: {golden} does not exist; run `kdrender build` and commit it", err=True)
         sys.exit(1)
-    committed, refused = read_tree(repo)
-    if refused:  # never compared (or shown): golden/ may hold only regular files and folders
+    try:
+        messages, refused = compare_tree(rendered(model, "files"), repo)
+    except UserError as exc:
+        _fail(exc)
+    if refused:  # never read (or shown): golden/ may hold only regular files and folders
         click.echo("\n".join(f"kdrender: {line}" for line in refused), err=True)
         click.echo(f"kdrender: golden/ holds {len(refused)} entries that are not regular files or folders; "
                    "remove them and run `kdrender build`", err=True)
         sys.exit(1)
-    messages = compare(bundle_files(rendered), committed)
     if messages:
         click.echo("\n".join(messages))
         click.echo(f"kdrender: golden/ is out of date ({len(messages)} files); run `kdrender build`", err=True)

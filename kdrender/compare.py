@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
-import shutil
-import tempfile
+import stat
 
 GOLDEN = "golden"
 # A Kubernetes object is at most about 1.5 MiB (etcd's request limit); its YAML, with escapes, a few
@@ -58,6 +57,55 @@ def compare(expected: dict, actual: dict, label: str = GOLDEN) -> list[str]:
     return out
 
 
+def compare_tree(clusters, root: str, folder: str = GOLDEN, label: str = GOLDEN) -> tuple[list[str], list[str]]:
+    """:func:`compare` for a whole tree, one cluster at a time (bounded memory), and the entries
+    that were not read (see :func:`read_tree`).
+
+    ``clusters`` yields one list of ``(folder-relative path, text)`` per cluster; the committed
+    files are read one cluster folder at a time, and files outside the rendered folders are reported
+    as extra (listed, never opened).  Messages come in path order, as from :func:`compare`.
+    """
+    from .safefs import walk
+
+    blocks, seen, refused = [], set(), []
+    odd_root = _not_a_folder(root, folder)
+    for files in clusters:
+        if not files:
+            continue
+        cluster_dir = files[0][0].rsplit("/", 1)[0]
+        seen.add(cluster_dir)
+        odd = odd_root or _not_a_folder(root, f"{folder}/{cluster_dir}")
+        if odd:  # never read through a symlink (it could point anywhere): everything is missing
+            blocks.append((cluster_dir + "/", compare(dict(files), {}, label)))
+            refused.append(f"{odd}: is not a folder (a symlink or a file); it was not read")
+            continue
+        committed, bad = read_tree(root, f"{folder}/{cluster_dir}")
+        refused += bad
+        actual = {f"{cluster_dir}/{rel}": text for rel, text in committed.items()}
+        blocks.append((cluster_dir + "/", compare(dict(files), actual, label)))
+    rels, bad = walk(root, folder, hidden=True, skip=tuple(f"{folder}/{d}" for d in seen))
+    refused += [f"{rel}: {reason}" for rel, reason in bad]
+    for rel in rels:
+        rel = rel[len(folder) + 1:]
+        blocks.append((rel, compare({}, {rel: ""}, label)))
+    messages = [message for _, found in sorted(blocks, key=lambda block: block[0]) for message in found]
+    return messages, sorted(set(refused))
+
+
+def _not_a_folder(root: str, rel_dir: str) -> str | None:
+    """The first part of ``rel_dir`` (repo-relative) that exists but is not a real folder."""
+    path, parts = root, []
+    for part in rel_dir.split("/"):
+        path = os.path.join(path, part)
+        parts.append(part)
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return "/".join(parts)
+        except FileNotFoundError:
+            return None
+    return None
+
+
 def immutable_changes(old_text: str, new_text: str) -> list[str]:
     """StatefulSet spec fields that differ between two renders of one object and cannot be updated."""
     import yaml
@@ -89,30 +137,9 @@ def _server_defaults(spec: dict) -> dict:
     return {**spec, "volumeClaimTemplates": templates}
 
 
-def write_tree(root: str, files: dict, folder: str = GOLDEN) -> None:
-    """Replace ``root/folder`` with exactly ``files``, atomically: a failure leaves the old tree as it was."""
-    target = os.path.join(root, folder)
-    staging = tempfile.mkdtemp(prefix=f".{folder}.new-", dir=root)
-    try:
-        for rel, content in sorted(files.items()):
-            path = os.path.join(staging, rel)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w", encoding="utf-8", newline="") as fh:
-                fh.write(content)
-        old = None
-        if os.path.exists(target):
-            old = tempfile.mkdtemp(prefix=f".{folder}.old-", dir=root)
-            os.rmdir(old)
-            os.rename(target, old)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if old:  # put the old tree back: a failed build must not lose golden/
-                os.rename(old, target)
-            raise
-        staging = None
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if staging and os.path.exists(staging):
-            shutil.rmtree(staging, ignore_errors=True)
+def write_tree(root: str, files, folder: str = GOLDEN, on_wait=None) -> None:
+    """Replace ``root/folder`` with exactly ``files`` (a mapping, or ``(path, content)`` pairs in order),
+    atomically and under a lock: a failure leaves the old tree as it was (kdrender/atomic.py)."""
+    from .atomic import replace_tree
+
+    replace_tree(root, folder, sorted(files.items()) if isinstance(files, dict) else files, on_wait)

@@ -8,8 +8,11 @@ input order or the hash seed.
 from __future__ import annotations
 
 import json
+import re
 
 import yaml
+
+from .fastyaml import Fallback, Writer
 
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -19,16 +22,60 @@ class _Dumper(_BaseDumper):
         return True
 
 
+# Plain scalars some YAML parser reads as something other than a string.  PyYAML's own resolver
+# (YAML 1.1 as PyYAML implements it) already makes the emitter quote many; these add the rest of
+# YAML 1.1 (``y``/``n``, exponents without a dot or sign), YAML 1.2's core schema (``0o17``,
+# ``1e3``) and Go's yaml.v2/v3 as kustomize, Flux and kubectl use them (``0B1``, ``0X1F``, ``1_0``
+# with underscores anywhere, sexagesimal ``1:30``).  Quoting more than needed never changes what
+# a parser reads; quoting less does.
+_WORDS = frozenset(
+    "y Y yes Yes YES n N no No NO true True TRUE false False FALSE on On ON off Off OFF "
+    "null Null NULL ~ = <<".split()) | {""}
+_NUMBER = re.compile(
+    r"[-+]?(?:0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+"
+    r"|[0-9]+(?::[0-5]?[0-9])*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?"
+    r"|\.[0-9]+(?:[eE][-+]?[0-9]+)?"
+    r"|\.(?:inf|Inf|INF))"
+    r"|\.(?:nan|NaN|NAN)")
+# timestamps: Go's yaml reads ``2001-1-2`` (one-digit month and day) as one too
+_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt \t].*)?", re.S)
+
+
+def ambiguous(text: str) -> bool:
+    """True when a YAML 1.1 or 1.2 parser could read the plain scalar ``text`` as a non-string."""
+    if text in _WORDS:
+        return True
+    if text[:1] not in "0123456789+-.":
+        return False
+    # parsers differ on "_": Go drops it anywhere, others take it as a digit after the first one
+    return (_NUMBER.fullmatch(text.replace("_", "")) is not None or _NUMBER.fullmatch(text.replace("_", "0"))
+            is not None or _DATE.fullmatch(text) is not None)
+
+
 def _str_presenter(dumper, data: str):
-    style = "|" if "\n" in data and not data.endswith((" ", "\t")) and "\r" not in data else None
+    if "\n" in data:
+        style = "|" if not data.endswith((" ", "\t")) and "\r" not in data else None
+    else:
+        style = "'" if ambiguous(data) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
 _Dumper.add_representer(str, _str_presenter)
 
 
-def to_yaml(obj) -> str:
+def pyyaml_dump(obj) -> str:
+    """The reference: PyYAML's output, which :func:`to_yaml` reproduces byte for byte."""
     return yaml.dump(obj, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16)
+
+
+_writer = Writer(pyyaml_dump, ambiguous)
+
+
+def to_yaml(obj) -> str:
+    try:
+        return _writer.dump(obj)
+    except Fallback:
+        return pyyaml_dump(obj)
 
 
 def yaml_stream(objects: list) -> str:
@@ -44,21 +91,27 @@ def file_name(obj: dict) -> str:
     return f"{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
 
 
-def bundle_files(rendered: list) -> dict:
-    """``golden/``-relative path -> content for every cluster: one file per object plus a kustomization."""
-    files = {}
-    for namespace, cluster, objects in rendered:
-        folder = f"{namespace}/{cluster}"
-        names = []
-        for obj in objects:
-            name = file_name(obj)
-            files[f"{folder}/{name}"] = to_yaml(obj)
-            names.append(name)
-        kustomization = {
-            "apiVersion": "kustomize.config.k8s.io/v1beta1",
-            "kind": "Kustomization",
-            "resources": names,
-        }
-        files[f"{folder}/kustomization.yaml"] = (
-            "# Rendered by kdrender from the cluster repo; do not edit (run `kdrender build`).\n" + to_yaml(kustomization))
+def cluster_files(namespace: str, cluster: str, objects: list) -> list:
+    """``(golden/-relative path, content)`` of one cluster: one file per object plus a kustomization."""
+    folder = f"{namespace}/{cluster}"
+    files = []
+    names = []
+    for obj in objects:
+        name = file_name(obj)
+        files.append((f"{folder}/{name}", to_yaml(obj)))
+        names.append(name)
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": names,
+    }
+    files.append((f"{folder}/kustomization.yaml",
+                  "# Rendered by kdrender from the cluster repo; do not edit (run `kdrender build`).\n"
+                  + to_yaml(kustomization)))
     return files
+
+
+def bundle_files(rendered) -> dict:
+    """``golden/``-relative path -> content for every cluster: one file per object plus a kustomization."""
+    return {path: text for namespace, cluster, objects in rendered
+            for path, text in cluster_files(namespace, cluster, objects)}

@@ -428,15 +428,15 @@ def check_inside(root: str, rel: str) -> Problem | None:
 def scan_files(root: str, folder: str, skip: tuple = ()) -> tuple[list[str], list[Problem]]:
     """Repo-relative paths of the YAML/JSON files below ``folder`` (sorted), and a problem for each
     folder that cannot be read or is a symlink (not followed: its clusters must not silently
-    vanish from the output)."""
+    vanish from the output); ``skip`` lists repo-relative folders not to enter."""
     files, refused = walk(root, folder, skip=skip)
     found = [rel for rel in files if rel.endswith(SUFFIXES)]
     return found, [Problem(rel, 1, 1, "", f"folder {reason}", "load") for rel, reason in refused]
 
 
-def find_files(root: str, folder: str) -> list[str]:
+def find_files(root: str, folder: str, skip: tuple = ()) -> list[str]:
     """Repo-relative paths of the YAML/JSON files below ``folder``, sorted (see :func:`scan_files`)."""
-    return scan_files(root, folder)[0]
+    return scan_files(root, folder, skip)[0]
 
 
 @dataclass

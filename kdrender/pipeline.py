@@ -36,14 +36,30 @@ def render_model(model: Model) -> list:
 
     Raises UserError (and returns nothing) when the API server would refuse any rendered object.
     """
-    from .apicheck import cluster_problems
-    from .render import render_cluster
     from .resolve import resolve_model
 
     resolved = resolve_model(model)
-    rendered = [(rc, render_cluster(rc, resolved)) for rc in resolved.clusters
-                if model.selected is None or rc.cluster.file in model.selected]
-    problems = [p for rc, objects in rendered for p in cluster_problems(rc.cluster, objects)]
+    rendered, problems = [], []
+    for rc, objects, found in rendered_clusters(model, resolved):
+        rendered.append((rc.cluster.namespace, rc.cluster.name, objects))
+        problems.extend(found)
     if problems:
         raise UserError(sorted(problems), model)
-    return [(rc.cluster.namespace, rc.cluster.name, objects) for rc, objects in rendered]
+    return rendered
+
+
+def rendered_clusters(model: Model, resolved, start: int = 0, stop: int | None = None):
+    """``(resolved cluster, objects, problems)`` for ``resolved.clusters[start:stop]``, one at a time.
+
+    The per-cluster step that :func:`render_model` and the streaming commands (kdrender/stream.py:
+    build, check, generate) share: which clusters are rendered and what is checked on each
+    rendered object belongs here, so every command applies it.
+    """
+    from .apicheck import cluster_problems
+    from .render import render_cluster
+
+    for rc in resolved.clusters[start:stop]:
+        if model.selected is not None and rc.cluster.file not in model.selected:
+            continue  # a connected cluster, loaded for its data only
+        objects = render_cluster(rc, resolved)
+        yield rc, objects, cluster_problems(rc.cluster, objects)

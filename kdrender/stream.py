@@ -1,0 +1,108 @@
+"""Render and emit cluster by cluster, on every core, in bounded memory.
+
+The validated model (every cluster's spec: what the cross-cluster checks need) stays in memory;
+the rendered objects and their text exist for a few clusters at a time only.  With more than one
+core and enough clusters, forked worker processes render and emit chunks of clusters while the
+caller consumes (writes, compares or prints) the chunks already done, in order; at most a few
+chunks are in flight, so memory does not grow with the repo.  The output is the same bytes as
+rendering in one process (each cluster's text depends only on the model).
+
+``KDRENDER_JOBS`` (1-64) sets the number of worker processes; 1 renders in this process.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .emit import cluster_files, json_stream
+
+CHUNK = 16  # clusters per task
+MIN_PARALLEL = 64  # fewer clusters than this are rendered in this process (a fork costs more)
+
+_STATE: dict = {}
+
+
+def _emit(kind: str, namespace: str, cluster: str, objects: list):
+    if kind == "files":  # golden/: (path, text) pairs
+        return cluster_files(namespace, cluster, objects)
+    # generate: the JSON stream and the (apiVersion, kind) pairs it holds
+    return json_stream(objects), {(o.get("apiVersion"), o.get("kind")) for o in objects}
+
+
+def _chunk(kind: str, start: int, stop: int) -> list:
+    """``(emitted, problems)`` of each cluster of the slice."""
+    from .pipeline import rendered_clusters
+
+    return [(_emit(kind, rc.cluster.namespace, rc.cluster.name, objects) if not problems else None, problems)
+            for rc, objects, problems in rendered_clusters(_STATE["model"], _STATE["resolved"], start, stop)]
+
+
+def jobs(environ=os.environ) -> int:
+    raw = environ.get("KDRENDER_JOBS", "")
+    if raw.isdigit() and 1 <= int(raw) <= 64:
+        return int(raw)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def rendered(model, kind: str, workers: int | None = None):
+    """Yield ``_emit(kind, ...)`` of every cluster of the model, in the model's order.
+
+    Problems found on rendered objects are collected and raised together (UserError) after the
+    last cluster, so a consumer writes nothing it keeps (build's staging folder is dropped,
+    generate's spool is not sent).
+    """
+    from .problems import UserError
+    from .resolve import resolve_model
+
+    resolved = resolve_model(model)
+    count = len(resolved.clusters)
+    workers = jobs() if workers is None else workers
+    _STATE.update(model=model, resolved=resolved)
+    problems: list = []
+    try:
+        if workers < 2 or count < MIN_PARALLEL or not _can_fork():
+            chunks = (_chunk(kind, start, start + CHUNK) for start in range(0, count, CHUNK))
+        else:
+            chunks = _parallel(kind, count, workers)
+        for chunk in chunks:
+            for emitted, found in chunk:
+                problems.extend(found)
+                if not problems:
+                    yield emitted
+    finally:
+        _STATE.clear()
+    if problems:
+        raise UserError(sorted(problems), model)
+
+
+def _worker_signals() -> None:
+    """Workers die quietly when the pool ends them; an interrupt is the parent's to handle."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _parallel(kind: str, count: int, workers: int):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    starts = list(range(0, count, CHUNK))
+    window = 2 * workers  # chunks in flight: bounded memory however many clusters
+    with ctx.Pool(workers, initializer=_worker_signals) as pool:
+        pending = []
+        for start in starts:
+            pending.append(pool.apply_async(_chunk, (kind, start, start + CHUNK)))
+            if len(pending) >= window:
+                yield pending.pop(0).get()
+        while pending:
+            yield pending.pop(0).get()
