@@ -103,3 +103,24 @@ def is_iana_svc_name(name: str) -> bool:
     return (0 < len(name) <= 15 and all(c.isdigit() or c == "-" or "a" <= c <= "z" for c in name)
             and any("a" <= c <= "z" for c in name) and not name.startswith("-")
             and not name.endswith("-") and "--" not in name)
+
+
+# Names of the objects kdrender adds next to KubeDirector's, derived from the headless Service's
+# name (here, not in render/, so that resolve's name checks and render share them).
+LISTED_SHARDS = 4  # configmeta ConfigMaps every pod template projects (more are listed when needed)
+
+
+def configmap_names(headless: str) -> tuple[str, str]:
+    """The configmeta and agent ConfigMaps of a cluster."""
+    return f"{headless}-configmeta", f"{headless}-kd-agent"
+
+
+def ready_service_name(headless: str) -> str:
+    """The readiness Service (headless, without publishNotReadyAddresses)."""
+    return f"{headless}-ready"
+
+
+def shard_name(headless: str, index: int) -> str:
+    """ConfigMap ``index`` of a configmeta split over several (0 is ``<headless>-configmeta``)."""
+    meta_name = configmap_names(headless)[0]
+    return meta_name if index == 0 else f"{meta_name}-{index}"

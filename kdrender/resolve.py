@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from .k8s import dns1035_label, dns1123_label, dns1123_subdomain
 from .model import Cluster, Model
-from .names import headless_name, is_iana_svc_name, label_value, member_service_name, port_label, port_name, statefulset_name
+from .names import (LISTED_SHARDS, configmap_names, headless_name, is_iana_svc_name, label_value, member_service_name,
+                    port_label, port_name, ready_service_name, shard_name, statefulset_name)
 from .problems import Problem
 
 KD = "kubedirector.hpe.com"
@@ -184,12 +185,10 @@ def resolve_cluster(cluster: Cluster, settings: dict, recommended_labels: bool, 
 
 def object_names(rc: ResolvedCluster) -> list:
     """(kind, name, what) of every object a cluster gets, for the name checks."""
-    from .render.configmeta import LISTED_SHARDS, configmap_names, ready_service_name, shard_name
-
     scheme = rc.cluster.spec["namingScheme"]
-    names = [("Service", rc.headless, "headless Service"), ("Service", ready_service_name(rc), "readiness Service")]
-    names += [("ConfigMap", n, "ConfigMap") for n in configmap_names(rc)]
-    names += [("ConfigMap", shard_name(rc, i), "ConfigMap") for i in range(1, LISTED_SHARDS)]
+    names = [("Service", rc.headless, "headless Service"), ("Service", ready_service_name(rc.headless), "readiness Service")]
+    names += [("ConfigMap", n, "ConfigMap") for n in configmap_names(rc.headless)]
+    names += [("ConfigMap", shard_name(rc.headless, i), "ConfigMap") for i in range(1, LISTED_SHARDS)]
     for role in rc.roles:
         if role.members:
             names.append(("StatefulSet", role.statefulset, f"StatefulSet of role {role.id!r}"))

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from kdrender.pipeline import load_model, render_model
-from kdrender.render.configmeta import LISTED_SHARDS, configmeta, shard
+from kdrender.names import LISTED_SHARDS
+from kdrender.render.configmeta import configmeta, shard
 from kdrender.resolve import ResolvedModel, resolve_model
 from test_agent import Pod
 

@@ -30,6 +30,7 @@ import re
 
 from .. import inpod
 from ..k8s import quantity_value, parse_quantity
+from ..names import LISTED_SHARDS, configmap_names, ready_service_name, shard_name
 from .common import metadata, with_wave
 
 CONFIGMETA_DIR = "/etc/kd/configmeta"
@@ -255,16 +256,8 @@ def role_injections(role) -> str:
     return "".join(lines)
 
 
-def configmap_names(rc) -> tuple[str, str]:
-    return f"{rc.headless}-configmeta", f"{rc.headless}-kd-agent"
-
-
-def ready_service_name(rc) -> str:
-    return f"{rc.headless}-ready"
-
-
 def ready_domain(rc) -> str:
-    return f"{ready_service_name(rc)}.{rc.domain.split('.', 1)[1]}"
+    return f"{ready_service_name(rc.headless)}.{rc.domain.split('.', 1)[1]}"
 
 
 def ready_service(rc, config, headless: dict) -> list:
@@ -275,7 +268,7 @@ def ready_service(rc, config, headless: dict) -> list:
     if not cluster_uses_agent(rc, config):
         return []
     service = copy.deepcopy(headless)
-    service["metadata"]["name"] = ready_service_name(rc)
+    service["metadata"]["name"] = ready_service_name(rc.headless)
     service["spec"]["publishNotReadyAddresses"] = False
     return [service]
 
@@ -290,14 +283,6 @@ def _agent_script() -> str:
 SHARD_BUDGET = 768 * 1024
 # configmeta ConfigMaps every pod template lists (the first required, the others optional), so
 # that a cluster that grows into more ConfigMaps does not change its pod templates (no roll).
-LISTED_SHARDS = 4
-
-
-def shard_name(rc, index: int) -> str:
-    meta_name = configmap_names(rc)[0]
-    return meta_name if index == 0 else f"{meta_name}-{index}"
-
-
 def _utf8_chunks(text: str, size: int) -> list:
     """``text`` cut into pieces of at most ``size`` UTF-8 bytes, never inside a character."""
     data = text.encode()
@@ -349,7 +334,7 @@ def configmaps(rc, resolved) -> list:
     config = resolved.config
     if not cluster_uses_agent(rc, config):
         return []
-    agent_name = configmap_names(rc)[1]
+    agent_name = configmap_names(rc.headless)[1]
     labels = {**rc.recommended, **rc.labels}
     annotations = with_wave({}, config, WAVE)
     plan = fill_plan(rc)
@@ -378,7 +363,7 @@ def configmaps(rc, resolved) -> list:
                 agent_data[f"{role.id}.injections"] = injections
     objects = [
         {"apiVersion": "v1", "kind": "ConfigMap",
-         "metadata": metadata(shard_name(rc, i), rc.cluster.namespace, labels, annotations), "data": data}
+         "metadata": metadata(shard_name(rc.headless, i), rc.cluster.namespace, labels, annotations), "data": data}
         for i, data in enumerate(shard(entries))
     ]
     agent_map = {"apiVersion": "v1", "kind": "ConfigMap",
@@ -393,7 +378,7 @@ def list_shards(objects: list, rc) -> None:
     """A cluster whose configmeta needs more ConfigMaps than pod templates list: list them all."""
     names = {o["metadata"]["name"] for o in objects if o["kind"] == "ConfigMap"}
     count = 0
-    while shard_name(rc, count) in names:
+    while shard_name(rc.headless, count) in names:
         count += 1
     if count <= LISTED_SHARDS:
         return
@@ -406,12 +391,12 @@ def list_shards(objects: list, rc) -> None:
 
 
 def _shard_sources(rc, count: int) -> list:
-    return [{"configMap": {"name": shard_name(rc, i), **({"optional": True} if i else {})}} for i in range(count)]
+    return [{"configMap": {"name": shard_name(rc.headless, i), **({"optional": True} if i else {})}} for i in range(count)]
 
 
 def agent_volumes(rc, role) -> tuple[list, list]:
     """Volumes and mounts that deliver configmeta, the agent and connected ConfigMaps/Secrets."""
-    agent_name = configmap_names(rc)[1]
+    agent_name = configmap_names(rc.headless)[1]
     volumes = [
         {"name": "kd-configmeta", "projected": {"sources": _shard_sources(rc, LISTED_SHARDS), "defaultMode": 0o444}},
         {"name": "kd-agent", "configMap": {"name": agent_name, "defaultMode": 0o555}},
