@@ -396,7 +396,7 @@ def read_file(root: str, rel: str, budget: Budget | None = None) -> tuple[list[D
         return [], [problem]
     budget = budget or Budget()
     try:
-        raw = read_regular(os.path.join(root, rel), budget.file_bytes, follow=True)
+        raw = read_regular(os.path.join(root, rel), budget.file_bytes)
     except Refused as exc:
         reason = exc.reason.replace("cannot be read:", "cannot read file:", 1)
         return [], [Problem(rel, 1, 1, "", reason if reason != exc.reason else f"file {reason}", "load")]
@@ -422,6 +422,10 @@ def check_inside(root: str, rel: str) -> Problem | None:
     real = os.path.realpath(os.path.join(root, rel))
     if real != real_root and not real.startswith(real_root + os.sep):
         return Problem(rel, 1, 1, "", "path resolves outside the repo (a symlink pointing out of it)", "load")
+    for i in range(len(parts)):  # a link inside the repo is refused too: what it reads can change unseen in review
+        if os.path.islink(os.path.join(root, *parts[:i + 1])):
+            return Problem(rel, 1, 1, "", f"{'/'.join(parts[:i + 1])} is a symbolic link; kdrender reads no file "
+                                          "through a link (commit the file itself)", "load")
     return None
 
 

@@ -157,12 +157,15 @@ def test_symlink_out_of_the_repo_is_a_problem(kd, tmp_path):
     assert [p.rule for p in problems] == ["load"] and model.clusters == []
 
 
-def test_symlink_inside_the_repo_is_fine(kd):
+def test_symlink_inside_the_repo_is_refused_too(kd):
+    # never read through a link, even one that stays in the repo: its target can change unseen in review
     root = kd.write({"catalog/web.yaml": kd.APP, "shared/web1.yaml": kd.CLUSTER})
     os.symlink(root / "shared" / "web1.yaml", root / "clusters" / "web1.yaml")
     model, problems = validate_repo(load_repo(str(root)))
-    assert problems == []
-    assert [c.file for c in model.clusters] == ["clusters/web1.yaml"]
+    assert [p.text() for p in problems] == [
+        "clusters/web1.yaml:1:1: clusters/web1.yaml is a symbolic link; kdrender reads no file through a link "
+        "(commit the file itself)"]
+    assert model.clusters == []
 
 
 def test_symlinked_folders_are_not_followed(kd, tmp_path):
