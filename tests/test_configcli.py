@@ -108,7 +108,7 @@ def test_configcli_sha256_pins_the_download(tmp_path):
 
 
 @pytest.mark.parametrize("setup, message", [
-    ("symlink", "is not a regular file of the repo"),
+    ("symlink", "is a symbolic link; kdrender reads no file through a link"),
     ("outside", "leaves the repo"),
     ("notgz", "is not a gzip tarball"),
     ("mismatch", "not the pinned configcliSHA256"),

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -104,10 +105,30 @@ def test_depth_limit_is_configurable(kd):
     assert not any("nested" in p.message for p in load_repo(str(root)).problems)
 
 
+# The child reports its own high-water mark (VmHWM of its address space after exec).  wait4's
+# ru_maxrss is no good here: Linux carries the pre-exec peak over, i.e. the size of the forking
+# pytest process, which grows with the suite.
+_MEASURE = (
+    "import runpy, sys\n"
+    "out = sys.argv.pop(1)\n"
+    "code = 0\n"
+    "try:\n"
+    "    runpy.run_module('kdrender', run_name='__main__', alter_sys=True)\n"
+    "except SystemExit as exc:\n"
+    "    code = exc.code if isinstance(exc.code, int) else 1\n"
+    "hwm = next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+    "open(out, 'w').write(f'{code} {hwm}')\n"
+)
+
+
 def _peak_rss_mib(argv, cwd) -> tuple[int, int]:
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    return os.waitstatus_to_exitcode(status), usage.ru_maxrss // 1024
+    """(exit code, peak resident MiB) of ``python -m kdrender ARGS`` (``argv`` as for subprocess)."""
+    assert argv[1:3] == ["-m", "kdrender"]
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as report:
+        subprocess.run([argv[0], "-c", _MEASURE, report.name, *argv[3:]], cwd=cwd, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=600)
+        code, hwm_kib = report.read().split()
+    return int(code), int(hwm_kib) // 1024
 
 
 BOMB = "".join("---\na: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
