@@ -219,7 +219,9 @@ class Suite:
     def __init__(self, args, tmp: str):
         self.args, self.tmp = args, tmp
         self.rows: list[dict] = []
-        self.kdrender = shutil.which("kdrender") or sys.exit("kdrender is not installed (pip install -e .)")
+        beside = os.path.join(os.path.dirname(sys.executable), "kdrender")  # the venv's, even when not on PATH
+        self.kdrender = (beside if os.access(beside, os.X_OK) else shutil.which("kdrender")) or sys.exit(
+            "kdrender is not installed (pip install -e .)")
         with open(self.kdrender, encoding="utf-8", errors="replace") as fh:
             first = fh.readline()
         self.python = first[2:].strip() if first.startswith("#!") else sys.executable
