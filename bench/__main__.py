@@ -122,6 +122,12 @@ def make_repo(folder: str, count: int) -> str:
     shutil.copytree(os.path.join(ROOT, "catalog"), os.path.join(folder, "catalog"))
     if os.path.isfile(os.path.join(ROOT, "kdrender.yaml")):
         shutil.copyfile(os.path.join(ROOT, "kdrender.yaml"), os.path.join(folder, "kdrender.yaml"))
+        with open(os.path.join(folder, "kdrender.yaml"), encoding="utf-8") as fh:
+            config = fh.read()
+        assert config.endswith("\n") and "\nkdrender:\n" in config and "limits:" not in config
+        # 10,000 clusters hold more values than the default budget (limits.nodes, 200,000) allows
+        with open(os.path.join(folder, "kdrender.yaml"), "a", encoding="utf-8") as fh:
+            fh.write("  limits:\n    nodes: 4000000\n")
     with open(SAMPLE, encoding="utf-8") as fh:
         text = fh.read()
     assert f"name: {SAMPLE_NAME}\n" in text
