@@ -55,7 +55,7 @@ def _structure(doc: Document, expected: str, notices: list, cache=None) -> tuple
     doc = _NORMALIZE[doc.kind](doc)
     data = schema.drop_nulls(doc.data, doc.kind)
     if data is not doc.data:
-        doc = Document(doc.file, doc.index, data, doc.positions, doc.digest)
+        doc = doc.with_data(data)
     problems = schema.check(doc, doc.kind, cache)
     if legacy:  # 2018 service ids were free text; they are kept (see normalize)
         problems = [p for p in problems if not _LEGACY_SERVICE_ID.match(p.path)]
