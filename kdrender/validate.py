@@ -192,7 +192,7 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict |
     named = [c for c in model.clusters if c.file not in broken]
     if named:
         # names of the objects the clusters would get: valid for Kubernetes, and no two alike
-        from .resolve import name_problems, resolve_model
+        from .resolve import name_problems, resolved_clusters
 
-        problems.extend(name_problems(resolve_model(dataclasses.replace(model, clusters=named))))
+        problems.extend(name_problems(resolved_clusters(dataclasses.replace(model, clusters=named))))
     return model, sorted(set(problems))
