@@ -13,12 +13,13 @@ import hashlib
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from .budget import Budget, BudgetExceeded
+from .budget import LIMITS, Budget, BudgetExceeded
 from .problems import Problem, format_path
 from .safefs import Refused, read_regular, walk
 
@@ -30,26 +31,30 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
 SUFFIXES = (".yaml", ".yml", ".json")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 CONFIG_FILE = "kdrender.yaml"
+NAME_PATH = ("metadata", "name")
 
 
 class Document:
     """One parsed document with the positions of its fields.
 
     ``positions`` maps a field path (tuple of keys and indexes) to its 1-based
-    ``(line, column)``; the root is the empty tuple.  For JSON files they are worked out only
-    when first asked for (a problem to report), from ``source``.
+    ``(line, column)``; the root is the empty tuple.  They are worked out only when first asked
+    for (a problem to report), from ``source``, the text of the whole file (a map for every field
+    of every document of a large repo costs more memory than all else loading keeps).  The
+    position of ``metadata.name`` is known from the start (``name_at``): the model keeps it.
     """
 
-    __slots__ = ("file", "index", "data", "_positions", "digest", "source")
+    __slots__ = ("file", "index", "data", "_positions", "digest", "source", "name_at")
 
     def __init__(self, file: str, index: int, data: Any, positions: dict | None = None, digest: str = "",
-                 source: str | None = None):
+                 source: str | None = None, name_at: tuple | None = None):
         self.file = file
         self.index = index
         self.data = data
         self._positions = positions if positions is not None or source is not None else {}
         self.digest = digest  # sha256 of the file the document came from (for the schema cache)
         self.source = source
+        self.name_at = name_at
 
     def __repr__(self) -> str:
         return f"Document({self.file!r}, {self.index}, kind={self.kind!r})"
@@ -57,12 +62,21 @@ class Document:
     @property
     def positions(self) -> dict:
         if self._positions is None:
-            # JSON is (nearly) YAML flow syntax; tabs are white space in JSON but not in YAML,
-            # and surrogate escapes are errors in YAML; replacing them keeps every column where it was.
-            text = _SURROGATE_ESCAPE.sub(r"\\u003f", self.source.replace("\t", " "))
-            docs, problems = parse_yaml(text, self.file)
-            self._positions = docs[0].positions if docs and docs[0].index == 0 else {(): (1, 1)}
+            text = self.source
+            if self.file.endswith(".json"):
+                # JSON is (nearly) YAML flow syntax; tabs are white space in JSON but not in YAML,
+                # and surrogate escapes are errors in YAML; replacing them keeps every column where it was.
+                text = _SURROGATE_ESCAPE.sub(r"\\u003f", text.replace("\t", " "))
+            # the file passed its budget when it was read: walking it again counts against nothing
+            budget = Budget(nodes=sys.maxsize, depth=LIMITS["depth"][1])
+            docs, problems = parse_yaml(text, self.file, budget, positions=True)
+            found = [doc for doc in docs if doc.index == self.index]
+            self._positions = found[0].positions if found else {(): (1, 1)}
         return self._positions
+
+    def with_data(self, data: Any) -> "Document":
+        """The same document (file, positions) holding other data (normalized, nulls dropped)."""
+        return Document(self.file, self.index, data, self._positions, self.digest, self.source, self.name_at)
 
     @property
     def kind(self) -> str | None:
@@ -81,6 +95,8 @@ class Document:
     def where(self, path) -> tuple[int, int]:
         """Position of ``path``, or of its nearest written ancestor."""
         path = tuple(path)
+        if path == NAME_PATH and self.name_at is not None:
+            return self.name_at
         while path:
             if path in self.positions:
                 return self.positions[path]
@@ -93,17 +109,19 @@ class Document:
 
 
 class _Walker:
-    """Builds plain data from a composed YAML node tree, recording positions and duplicate keys.
+    """Builds plain data from a composed YAML node tree, finding duplicate keys and recording
+    positions (all of them with ``record``, else only the root's and metadata.name's).
 
     Every value counts against the run's :class:`Budget` (aliases are expanded: a few lines of
     anchors could otherwise explode), nesting is capped below Python's recursion limit, and
     scalars whose meaning depends on the YAML version are refused (see :func:`scalar_problem`).
     """
 
-    def __init__(self, loader, file: str, budget: Budget | None = None):
+    def __init__(self, loader, file: str, budget: Budget | None = None, record: bool = True):
         self.loader = loader
         self.file = file
         self.budget = budget or Budget()
+        self.record = record
         self.positions: dict = {}
         self.problems: list[Problem] = []
         self.open: set = set()  # ids of the collection nodes being walked (to spot recursive aliases)
@@ -138,7 +156,7 @@ class _Walker:
             # YAML 1.2 octal (0o755), which YAML 1.1 reads as a string (or as an int where another
             # library, such as yamllint, has added a resolver to PyYAML's shared Resolver)
             return int(node.value[2:], 8)
-        return self.loader.construct_object(node, deep=True)
+        return _shared(self.loader.construct_object(node, deep=True))
 
     def _collection(self, node, path: tuple):
         if isinstance(node, yaml.MappingNode):
@@ -147,7 +165,7 @@ class _Walker:
                 self.loader.flatten_mapping(node)
                 self.merged[id(node)] = len(node.value) - own
             out: dict = {}
-            own_keys: set = set()
+            own_keys: dict = {}  # key -> its line, for keys written in this mapping (not merged in)
             for index, (key_node, value_node) in enumerate(node.value):
                 key = self._key(key_node, path)
                 kpath = path + (key,)
@@ -159,20 +177,21 @@ class _Walker:
                     kpath = path + (key,)
                 if index >= self.merged[id(node)]:
                     if key in own_keys:
-                        first = self.positions[kpath]
                         self.problems.append(Problem(
                             self.file, line, col, format_path(kpath),
-                            f"duplicate key {key!r} (first defined at line {first[0]}); YAML would silently keep only the last one",
+                            f"duplicate key {key!r} (first defined at line {own_keys[key]}); YAML would silently keep only the last one",
                             "duplicate-key"))
-                    own_keys.add(key)
-                self.positions[kpath] = (line, col)
+                    own_keys[key] = line  # a third one points at the second, as it always did
+                if self.record or kpath == NAME_PATH:
+                    self.positions[kpath] = (line, col)
                 out[key] = self.walk(value_node, kpath)
             return out
         if isinstance(node, yaml.SequenceNode):
             items = []
             for i, item in enumerate(node.value):
                 ipath = path + (i,)
-                self.positions[ipath] = (item.start_mark.line + 1, item.start_mark.column + 1)
+                if self.record:
+                    self.positions[ipath] = (item.start_mark.line + 1, item.start_mark.column + 1)
                 items.append(self.walk(item, ipath))
             return items
 
@@ -184,7 +203,13 @@ class _Walker:
                                          format_path(path), f"mapping key {node.value!r} must be a string (quote it)",
                                          "load"))
             return node.value
-        return self.loader.construct_object(node, deep=True)
+        return _shared(self.loader.construct_object(node, deep=True))
+
+
+def _shared(value):
+    """One string object for each distinct text: thousands of cluster files repeat the same keys
+    and values, and the model keeps them until the last cluster is rendered."""
+    return sys.intern(value) if type(value) is str else value
 
 
 _TAG = "tag:yaml.org,2002:"
@@ -280,8 +305,10 @@ def _mark_problem(file: str, exc: Exception, what: str) -> Problem:
     return Problem(file, line, col, "", msg, "syntax")
 
 
-def parse_yaml(text: str, file: str, budget: Budget | None = None) -> tuple[list[Document], list[Problem]]:
-    """Parse a YAML stream; empty documents are skipped."""
+def parse_yaml(text: str, file: str, budget: Budget | None = None,
+               positions: bool = False) -> tuple[list[Document], list[Problem]]:
+    """Parse a YAML stream; empty documents are skipped.  The documents work out their field
+    positions when first asked (from ``text``), or at once with ``positions``."""
     docs: list[Document] = []
     problems: list[Problem] = []
     budget = budget or Budget()
@@ -290,12 +317,13 @@ def parse_yaml(text: str, file: str, budget: Budget | None = None) -> tuple[list
         index = 0
         while loader.check_node():
             node = loader.get_node()
-            walker = _Walker(loader, file, budget)
+            walker = _Walker(loader, file, budget, positions)
             walker.positions[()] = (node.start_mark.line + 1, node.start_mark.column + 1)
             data = walker.walk(node, ())
             problems.extend(walker.problems)
             if data is not None:
-                docs.append(Document(file, index, data, walker.positions))
+                docs.append(Document(file, index, data, walker.positions if positions else None,
+                                     source=None if positions else text, name_at=walker.positions.get(NAME_PATH)))
             index += 1
     except yaml.YAMLError as exc:
         return [], [_mark_problem(file, exc, "invalid YAML")]
@@ -305,8 +333,8 @@ def parse_yaml(text: str, file: str, budget: Budget | None = None) -> tuple[list
 
 
 def parse_json(text: str, file: str, budget: Budget | None = None) -> tuple[list[Document], list[Problem]]:
-    """Parse a JSON document.  Duplicate keys are found while decoding; positions come lazily
-    from a YAML walk of the same text (at once when there is a duplicate key to point at)."""
+    """Parse a JSON document.  Duplicate keys are found while decoding (and pointed at by a YAML
+    walk of the same text); positions come lazily from a YAML walk of the same text."""
     duplicates = []
 
     def pairs(items):
@@ -338,8 +366,6 @@ def parse_json(text: str, file: str, budget: Budget | None = None) -> tuple[list
         return [doc], []
     walked, problems = parse_yaml(text.replace("\t", " "), file)
     problems = [p for p in problems if p.rule == "duplicate-key"]
-    if walked:
-        doc = Document(file, 0, data, walked[0].positions)
     if not problems:  # YAML did not see it the same way: report without a precise position
         problems = [Problem(file, 1, 1, "", f"duplicate key {k!r}; JSON readers keep only the last one", "duplicate-key")
                     for k in sorted(set(duplicates))]

@@ -148,7 +148,7 @@ def normalize_cluster(doc: Document) -> Document:
         return doc
     data = dict(doc.data)
     data["apiVersion"] = V1BETA1
-    return Document(doc.file, doc.index, data, doc.positions, doc.digest)
+    return doc.with_data(data)
 
 
 def normalize_config(doc: Document) -> Document:

@@ -7,6 +7,7 @@ once here, so that the render modules only arrange them into objects.
 from __future__ import annotations
 
 import posixpath
+import sys
 import uuid
 from dataclasses import dataclass, field
 
@@ -203,11 +204,14 @@ _CHECKS = {"Service": dns1035_label, "Pod": dns1123_label, "StatefulSet": dns112
            "ConfigMap": dns1123_subdomain}
 
 
-def name_problems(resolved: ResolvedModel) -> list:
-    """Names Kubernetes would refuse, and two objects that end up with the same name."""
+def name_problems(resolved) -> list:
+    """Names Kubernetes would refuse, and two objects that end up with the same name.
+
+    ``resolved`` is a :class:`ResolvedModel` or resolved clusters one at a time
+    (:func:`resolved_clusters`: a large repo's are not all held at once)."""
     problems = []
-    seen: dict = {}
-    for rc in resolved.clusters:
+    seen: dict = {}  # (namespace, kind, name) -> (cluster, what)
+    for rc in (resolved.clusters if isinstance(resolved, ResolvedModel) else resolved):
         c = rc.cluster
         line, col = c.position
         for kind, name, what in object_names(rc):
@@ -216,28 +220,28 @@ def name_problems(resolved: ResolvedModel) -> list:
                 problems.append(Problem(c.file, line, col, "metadata.name",
                                         f"the {what} would be named {name!r}, which {reason}", "object-name"))
             key = (c.namespace, kind, name)
-            if key in seen and seen[key][0] is not rc:
+            if key in seen and seen[key][0] is not c:
                 other = seen[key]
                 problems.append(Problem(c.file, line, col, "metadata.name",
                                         f"the {what} would be named {name!r}, the same as the {other[1]} of cluster "
-                                        f"{other[0].cluster.name!r} ({other[0].cluster.file})", "name-collision"))
+                                        f"{other[0].name!r} ({other[0].file})", "name-collision"))
             elif key in seen:
                 problems.append(Problem(c.file, line, col, "metadata.name",
                                         f"the {what} and the {seen[key][1]} would both be named {name!r} "
                                         "('.' and '_' become '-' in object names; rename one of them)",
                                         "name-collision"))
             else:
-                seen[key] = (rc, what)
+                seen[key] = (c, sys.intern(what))
         for doc in c.extras:  # other objects of the cluster file: no kind and name twice in a namespace
             kind, name = doc.data["kind"], doc.data["metadata"]["name"]
             key = (c.namespace, kind, name)
             if key in seen:
                 other = seen[key]
-                where = "" if other[0] is rc else f" of cluster {other[0].cluster.name!r} ({other[0].cluster.file})"
+                where = "" if other[0] is c else f" of cluster {other[0].name!r} ({other[0].file})"
                 problems.append(doc.problem(("metadata", "name"), f"the {kind} {name!r} has the same kind and name "
                                             f"as the {other[1]}{where}; rename it", "name-collision"))
             else:
-                seen[key] = (rc, f"{kind} at line {doc.where(('metadata', 'name'))[0]} of {doc.file}")
+                seen[key] = (c, f"{kind} at line {doc.where(('metadata', 'name'))[0]} of {doc.file}")
         for role in rc.roles:
             names = [p.name for p in role.ports]
             for port in role.ports:
@@ -251,9 +255,11 @@ def name_problems(resolved: ResolvedModel) -> list:
 
 def resolve_model(model: Model) -> ResolvedModel:
     """Resolve every cluster (``name_problems`` says whether the names will do)."""
+    return ResolvedModel(model, list(resolved_clusters(model)))
+
+
+def resolved_clusters(model: Model):
+    """Each cluster of the model resolved, one at a time."""
     config = model.config
-    resolved = ResolvedModel(model)
     for cluster in model.clusters:
-        resolved.clusters.append(resolve_cluster(cluster, config.settings, config.recommended_labels,
-                                                 config.instance_label))
-    return resolved
+        yield resolve_cluster(cluster, config.settings, config.recommended_labels, config.instance_label)

@@ -55,7 +55,7 @@ def _structure(doc: Document, expected: str, notices: list, cache=None) -> tuple
     doc = _NORMALIZE[doc.kind](doc)
     data = schema.drop_nulls(doc.data, doc.kind)
     if data is not doc.data:
-        doc = Document(doc.file, doc.index, data, doc.positions, doc.digest)
+        doc = doc.with_data(data)
     problems = schema.check(doc, doc.kind, cache)
     if legacy:  # 2018 service ids were free text; they are kept (see normalize)
         problems = [p for p in problems if not _LEGACY_SERVICE_ID.match(p.path)]
@@ -192,7 +192,7 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict |
     named = [c for c in model.clusters if c.file not in broken]
     if named:
         # names of the objects the clusters would get: valid for Kubernetes, and no two alike
-        from .resolve import name_problems, resolve_model
+        from .resolve import name_problems, resolved_clusters
 
-        problems.extend(name_problems(resolve_model(dataclasses.replace(model, clusters=named))))
+        problems.extend(name_problems(resolved_clusters(dataclasses.replace(model, clusters=named))))
     return model, sorted(set(problems))
