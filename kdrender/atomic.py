@@ -52,8 +52,10 @@ def _hook(step: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         elif action == "term":
             os.kill(os.getpid(), signal.SIGTERM)
-        elif action.startswith("sleep"):
-            time.sleep(float(action[5:] or 1))
+        elif action.startswith("sleep"):  # a test hook, but still input: a bad number is ignored
+            seconds = action[5:] or "1"
+            if seconds.replace(".", "", 1).isdigit() and float(seconds) <= 3600:
+                time.sleep(float(seconds))
 
 
 def _exchange_function():

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from .k8s import dns1123_label, dns1123_subdomain
+
 PREFIX = "kdrender.dev/"
 A_PDB = PREFIX + "pod-disruption-budget"
 A_NETPOL = PREFIX + "network-policy"
@@ -30,9 +32,7 @@ IN_POD = (A_CM_TYPES, A_SECRET_TYPES, A_SECRET_KEYS)
 ANNOTATIONS = (A_PDB, A_NETPOL, A_ALLOW_FROM, A_SPREAD, A_PRIORITY, A_READINESS) + IN_POD
 
 TOPOLOGY_KEYS = {"nodes": "kubernetes.io/hostname", "zones": "topology.kubernetes.io/zone"}
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_MAX_UNAVAILABLE = re.compile(r"^([1-9][0-9]{0,8}|([1-9][0-9]?|100)%)$")
+_MAX_UNAVAILABLE = re.compile(r"^([1-9][0-9]{0,8}|([1-9][0-9]?|100)%)\Z")
 _BOOL = {"true": True, "false": False}
 
 
@@ -67,7 +67,7 @@ def peer_problem(peer: str) -> str | None:
     """Why an allow-from entry is neither a namespace name nor a CIDR, or None."""
     if "/" in peer:
         return None if is_cidr(peer) else f"{peer!r} is not a CIDR (e.g. 10.0.0.0/8, with no host bits set)"
-    if len(peer) <= 63 and _DNS1123_LABEL.match(peer):
+    if dns1123_label(peer) is None:
         return None
     return f"{peer!r} is neither a namespace name nor a CIDR"
 
@@ -148,7 +148,7 @@ def _parse(base: Production, annotations: dict, role_ids) -> tuple[Production, l
             default = base.priority_class
             for item in _items(value):
                 role, _, name = item.rpartition("=")
-                if not (len(name) <= 253 and _SUBDOMAIN.match(name)):
+                if dns1123_subdomain(name) is not None:
                     problems.append((key, f"{name!r} is not a PriorityClass name (a DNS-1123 subdomain)"))
                 elif role and role not in role_ids:
                     problems.append((key, f"the cluster has no role {role!r} (roles: {', '.join(role_ids)})"))

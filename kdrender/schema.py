@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from functools import lru_cache
 
 from .credentials import redact
@@ -38,6 +39,21 @@ def _is_integer(checker, instance) -> bool:
 
 
 @lru_cache(maxsize=None)
+def _ecma_pattern(pattern: str):
+    """A schema ``pattern`` as ECMA-262 (JSON Schema's regex dialect, which editors use) reads it:
+    ``$`` is the end of the text.  In Python's ``re`` it also matches before a final newline, so
+    ``"web1\\n"`` would pass ``^[a-z0-9]+$``; the API server refuses such names."""
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
+
+
+def _pattern(validator, pattern, instance, schema):
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not _ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@lru_cache(maxsize=None)
 def _validator(kind: str):
     from jsonschema import Draft202012Validator, validators
     from referencing import Registry, Resource
@@ -48,7 +64,7 @@ def _validator(kind: str):
             schema = _load(name)
             resources.append((schema["$id"], Resource.from_contents(schema)))
     registry = Registry().with_resources(resources)
-    strict = validators.extend(Draft202012Validator,
+    strict = validators.extend(Draft202012Validator, validators={"pattern": _pattern},
                                type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
     return strict(_load(KINDS[kind]), registry=registry)
 

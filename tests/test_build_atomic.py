@@ -168,3 +168,11 @@ def test_first_build_without_golden(tmp_path, trees):
     assert build(root, "writing:kill").returncode == -signal.SIGKILL
     assert not (root / "golden").exists()
     assert build(root).returncode == 0 and staging(root) == []
+
+
+@pytest.mark.parametrize("hook", ["staged:sleep1e999", "staged:sleepx", "staged:sleep99999"])
+def test_a_bad_build_hook_value_is_ignored(repo, hook):
+    # the test hook is an environment variable like any other: a bad value never crashes a build
+    proc = build(repo, hook)
+    assert proc.returncode == 0, proc.stderr
+    assert "internal error" not in proc.stderr

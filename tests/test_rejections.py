@@ -283,3 +283,21 @@ def test_a_cut_value_never_shows_part_of_a_credential(kd):
     result = kd.run(cluster=cluster)
     assert result.texts == ["clusters/web1.yaml:9:23: spec.roles[0].fileInjections[0].srcURL: 'ftp://\u2026@h/a' does "
                             "not match the pattern ^https?://.+$"]
+
+
+@pytest.mark.parametrize("check, value", [
+    ("dns1123_label", "web1\n"), ("dns1123_subdomain", "a.b\n"), ("dns1035_label", "svc\n"),
+    ("qualified_name", "example.com/team\n"), ("label_value", "blue\n")])
+def test_name_checks_refuse_a_final_newline(check, value):
+    # Python's "$" also matches before a final newline; the API server refuses such names
+    import kdrender.k8s as k8s
+
+    assert getattr(k8s, check)(value) is not None
+    assert getattr(k8s, check)(value[:-1]) is None
+
+
+def test_schema_patterns_read_dollar_as_the_end_of_the_text(kd):
+    # JSON Schema's regex dialect (ECMA-262): "$" does not match before a final newline
+    app = kd.edit(kd.APP, ("  - id: http\n", "  - id: \"http\\n\"\n"))
+    result = kd.run(files={"catalog/web.yaml": app})
+    assert any(p.path == "spec.services[0].id" and "does not match" in p.message for p in result.problems), result.texts

@@ -19,7 +19,7 @@ from ..model import Model
 from ..problems import UserError
 
 READ = ("catalog", "clusters", CONFIG_FILE)  # what a render reads from a repo
-_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@{}^~:+-]{0,254}$")
+_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@{}^~:+-]{0,254}\Z")
 _DEFAULT_BRANCHES = ("refs/remotes/origin/HEAD", "refs/remotes/origin/main", "refs/remotes/origin/master",
                      "refs/heads/main", "refs/heads/master")
 _GIT_TIMEOUT = 120

@@ -36,8 +36,7 @@ DEFAULT_RESOURCES = {"cpu": "1", "memory": "2Gi"}  # for roles whose app sets no
 DEFAULT_STORAGE = "20Gi"
 GITOPS = ("argocd", "flux", "both")
 CI = ("github", "gitlab", "none")
-_REPO_URL = re.compile(r"^((https?|ssh|git)://[^\s\"'\\]+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s\"'\\]+)$")
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_REPO_URL = re.compile(r"^((https?|ssh|git)://[^\s\"'\\]+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s\"'\\]+)\Z")
 
 
 class ScaffoldError(Exception):
