@@ -82,8 +82,13 @@ def yaml_stream(objects: list) -> str:
     return "".join("---\n" + to_yaml(obj) for obj in objects)
 
 
+def json_lines(objects: list) -> list:
+    """One compact JSON line per object (the stream Argo CD reads)."""
+    return [json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n" for obj in objects]
+
+
 def json_stream(objects: list) -> str:
-    return "".join(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n" for obj in objects)
+    return "".join(json_lines(objects))
 
 
 def file_name(obj: dict) -> str:

@@ -48,12 +48,16 @@ def render_model(model: Model) -> list:
     return rendered
 
 
-def rendered_clusters(model: Model, resolved, start: int = 0, stop: int | None = None):
+def rendered_clusters(model: Model, resolved, start: int = 0, stop: int | None = None, emit=None):
     """``(resolved cluster, objects, problems)`` for ``resolved.clusters[start:stop]``, one at a time.
 
     The per-cluster step that :func:`render_model` and the streaming commands (kdrender/stream.py:
     build, check, generate) share: which clusters are rendered and what is checked on each
     rendered object belongs here, so every command applies it.
+
+    With ``emit`` (``emit(rc, objects) -> (output, texts)``, ``texts`` each object's emitted text),
+    the cluster is emitted here and ``output`` takes the place of the objects (None when there are
+    problems); the size checks then measure only objects whose text is near the limit.
     """
     from .apicheck import cluster_problems
     from .render import render_cluster
@@ -62,4 +66,9 @@ def rendered_clusters(model: Model, resolved, start: int = 0, stop: int | None =
         if model.selected is not None and rc.cluster.file not in model.selected:
             continue  # a connected cluster, loaded for its data only
         objects = render_cluster(rc, resolved)
-        yield rc, objects, cluster_problems(rc.cluster, objects)
+        if emit is None:
+            yield rc, objects, cluster_problems(rc.cluster, objects)
+            continue
+        output, texts = emit(rc, objects)
+        problems = cluster_problems(rc.cluster, objects, texts)
+        yield rc, (None if problems else output), problems

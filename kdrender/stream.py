@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from .emit import cluster_files, json_stream
+from .emit import cluster_files, json_lines
 
 CHUNK = 16  # clusters per task
 MIN_PARALLEL = 64  # fewer clusters than this are rendered in this process (a fork costs more)
@@ -22,19 +22,22 @@ MIN_PARALLEL = 64  # fewer clusters than this are rendered in this process (a fo
 _STATE: dict = {}
 
 
-def _emit(kind: str, namespace: str, cluster: str, objects: list):
-    if kind == "files":  # golden/: (path, text) pairs
-        return cluster_files(namespace, cluster, objects)
+def _emit(kind: str, rc, objects: list):
+    """A cluster's output, and the text of each of its objects (for the size checks)."""
+    if kind == "files":  # golden/: (path, text) pairs, one per object, then the kustomization
+        files = cluster_files(rc.cluster.namespace, rc.cluster.name, objects)
+        return files, [text for _, text in files[:len(objects)]]
     # generate: the JSON stream and the (apiVersion, kind) pairs it holds
-    return json_stream(objects), {(o.get("apiVersion"), o.get("kind")) for o in objects}
+    lines = json_lines(objects)
+    return ("".join(lines), {(o.get("apiVersion"), o.get("kind")) for o in objects}), lines
 
 
 def _chunk(kind: str, start: int, stop: int) -> list:
-    """``(emitted, problems)`` of each cluster of the slice."""
+    """``(emitted, problems)`` of each cluster of the slice (nothing emitted when there are problems)."""
     from .pipeline import rendered_clusters
 
-    return [(_emit(kind, rc.cluster.namespace, rc.cluster.name, objects) if not problems else None, problems)
-            for rc, objects, problems in rendered_clusters(_STATE["model"], _STATE["resolved"], start, stop)]
+    return [(emitted, problems) for _, emitted, problems in
+            rendered_clusters(_STATE["model"], _STATE["resolved"], start, stop, emit=lambda rc, objects: _emit(kind, rc, objects))]
 
 
 def jobs(environ=os.environ) -> int:

@@ -59,3 +59,30 @@ def test_rendered_objects_take_the_fast_path():
         obj = yaml.safe_load(path.read_text())
         writer = Writer(pyyaml_dump, ambiguous)
         assert writer.dump(obj) == pyyaml_dump(obj), path
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.dictionaries(keys, st.one_of(data, st.floats(allow_nan=False)), max_size=5))
+def test_emitted_text_bounds_the_object_size(obj):
+    """kdrender/apicheck.py skips measuring an object whose emitted text is under the limit: that is
+    safe only if the text's UTF-8 size is never below the measure, in YAML and in JSON."""
+    from kdrender.apicheck import _payload, text_bytes
+    from kdrender.emit import json_lines
+
+    size = _payload(obj)
+    assert text_bytes(to_yaml(obj)) >= size
+    assert text_bytes(json_lines([obj])[0]) >= size
+
+
+def test_an_object_over_the_limit_is_measured_not_judged_by_its_text():
+    """A text over the limit (quotes escaped, keys quoted) is only a hint: the object is measured."""
+    from kdrender.apicheck import MAX_OBJECT_BYTES, object_problems
+    from kdrender.emit import json_lines
+
+    near = {"kind": "Service", "metadata": {"name": "c"}, "spec": {"k": '"' * (MAX_OBJECT_BYTES // 2 + 10)}}
+    text = json_lines([near])[0]
+    assert len(text) > MAX_OBJECT_BYTES
+    assert object_problems(near, text) == object_problems(near) == []
+    near["spec"]["k"] += '"' * (MAX_OBJECT_BYTES // 2)
+    [message] = object_problems(near, json_lines([near])[0])
+    assert "-byte limit of an object" in message

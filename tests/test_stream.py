@@ -89,8 +89,8 @@ def test_problems_on_rendered_objects_stop_every_command(repo, tmp_path, monkeyp
 
     real = pipeline.rendered_clusters
 
-    def with_problems(model, resolved, start=0, stop=None):
-        for rc, objects, problems in real(model, resolved, start, stop):
+    def with_problems(model, resolved, start=0, stop=None, emit=None):
+        for rc, objects, problems in real(model, resolved, start, stop, emit):
             bad = rc.cluster.name in ("s3", f"s{COUNT - 1}")
             yield rc, objects, problems + ([Problem(rc.cluster.file, 1, 1, "", "too big", "size")] if bad else [])
 
