@@ -86,3 +86,24 @@ def test_an_object_over_the_limit_is_measured_not_judged_by_its_text():
     near["spec"]["k"] += '"' * (MAX_OBJECT_BYTES // 2)
     [message] = object_problems(near, json_lines([near])[0])
     assert "-byte limit of an object" in message
+
+
+long_values = st.one_of(st.builds(lambda head, n: head * n, st.text(alphabet=TRICKY, min_size=1, max_size=8),
+                                  st.integers(min_value=16 * 1024, max_value=16 * 1024 + 3)),
+                        st.sampled_from(["\x00kdrender-long-value-0\x00", "\x00kdrender-long-value-1\x00", "x" * 20000]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.one_of(keys, st.just("\x00kdrender-long-value-0\x00")), st.one_of(strings, long_values),
+                       max_size=4),
+       st.dictionaries(keys, data, max_size=3))
+def test_json_lines_are_json_dumps(data_, metadata):
+    """emit.json_lines encodes long ConfigMap values once per run; the text is json.dumps' to the byte,
+    whatever the values hold (marks included)."""
+    import json
+
+    from kdrender.emit import json_lines
+
+    for obj in ({"kind": "ConfigMap", "data": data_, "metadata": metadata}, {"kind": "Secret", "data": data_}):
+        expected = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+        assert json_lines([obj, obj]) == [expected, expected]

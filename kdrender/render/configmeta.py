@@ -273,9 +273,14 @@ def ready_service(rc, config, headless: dict) -> list:
     return [service]
 
 
+_AGENT: list = []  # the script, once read (package data: the same for every cluster of the run)
+
+
 def _agent_script() -> str:
-    with open(AGENT_FILE, encoding="utf-8") as fh:
-        return fh.read()
+    if not _AGENT:
+        with open(AGENT_FILE, encoding="utf-8") as fh:
+            _AGENT.append(fh.read())
+    return _AGENT[0]
 
 
 # Every ConfigMap's data (keys plus values, in bytes) stays below this, far enough under the API
