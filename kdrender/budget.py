@@ -8,9 +8,8 @@ them in ``kdrender.yaml`` under ``kdrender.limits``, up to the ceilings below.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .problems import DEFAULT_PROBLEM_LIMIT
+from .record import record
 
 # name in kdrender.yaml -> (default, ceiling).  The ceilings are what the schema allows.
 LIMITS = {
@@ -26,7 +25,7 @@ class BudgetExceeded(Exception):
     """Raised by :meth:`Budget.take_nodes`; the message says which limit and how to change it."""
 
 
-@dataclass
+@record
 class Budget:
     file_bytes: int = LIMITS["fileBytes"][0]
     total_bytes: int = LIMITS["totalBytes"][0]

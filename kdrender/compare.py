@@ -108,7 +108,7 @@ def _not_a_folder(root: str, rel_dir: str) -> str | None:
 
 def immutable_changes(old_text: str, new_text: str) -> list[str]:
     """StatefulSet spec fields that differ between two renders of one object and cannot be updated."""
-    import yaml
+    from .pyyaml import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .production import Production, from_options
 from .problems import DEFAULT_PROBLEM_LIMIT
+from .record import field, record
 
 # KubeDirector's webhook defaults for kd-global-config (spec section 4.4), except the naming
 # scheme: kdrender names objects after cluster and role by default (no random suffixes).
@@ -35,7 +34,7 @@ FEATURES = {
 }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Config:
     settings: dict = field(default_factory=lambda: dict(KD_DEFAULTS))
     namespace: str = "default"

@@ -8,12 +8,12 @@ tarball kept in the repo: it is shipped to the pods in the ``<headless>-kd-agent
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import os
 
+from .digest import sha256
 from .load import CONFIG_FILE, check_inside
 from .problems import Problem
+from .record import replace
 
 # The tarball shares the kd-agent ConfigMap with the agent script (1 MiB for the whole object).
 MAX_TARBALL = 512 * 1024
@@ -47,7 +47,7 @@ def attach_configcli(config, root: str, docs: list) -> tuple[object, list]:
         return config, problem(f"configcliFile {rel!r} is larger than {MAX_TARBALL // 1024} KiB")
     if blob[:2] != b"\x1f\x8b":
         return config, problem(f"configcliFile {rel!r} is not a gzip tarball (configcli's release .tar.gz)")
-    digest = hashlib.sha256(blob).hexdigest()
+    digest = sha256(blob).hexdigest()
     if config.configcli_sha256 and config.configcli_sha256 != digest:
         return config, problem(f"configcliFile {rel!r} has sha256 {digest}, not the pinned configcliSHA256")
-    return dataclasses.replace(config, configcli_tgz=blob, configcli_sha256=digest), []
+    return replace(config, configcli_tgz=blob, configcli_sha256=digest), []

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import re
 
-import yaml
-
 from .fastyaml import Fallback, Writer
+from .pyyaml import yaml
 
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 

@@ -9,18 +9,16 @@ Paths are repo-relative and may not leave the repo.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import sys
-from dataclasses import dataclass, field
-from typing import Any
-
-import yaml
 
 from .budget import LIMITS, Budget, BudgetExceeded
+from .digest import sha256
 from .problems import Problem, format_path
+from .pyyaml import yaml
+from .record import field, record
 from .safefs import Refused, read_regular, walk
 
 try:  # libyaml is much faster; fall back to the pure-Python parser if it is missing
@@ -434,7 +432,7 @@ def read_file(root: str, rel: str, budget: Budget | None = None) -> tuple[list[D
     except UnicodeDecodeError as exc:
         return [], [Problem(rel, 1, 1, "", f"file is not UTF-8 ({exc.reason} at byte {exc.start})", "load")]
     docs, problems = parse_text(text, rel, budget)
-    digest = hashlib.sha256(raw).hexdigest()
+    digest = sha256(raw).hexdigest()
     for doc in docs:
         doc.digest = digest
     return docs, problems
@@ -469,7 +467,7 @@ def find_files(root: str, folder: str, skip: tuple = ()) -> list[str]:
     return scan_files(root, folder, skip)[0]
 
 
-@dataclass
+@record
 class RepoFiles:
     """Everything read from a repo, before validation."""
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .config import Config
+from .record import field, record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class App:
     name: str
     file: str
@@ -20,7 +19,7 @@ class App:
         raise KeyError(role_id)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Cluster:
     name: str
     namespace: str
@@ -35,7 +34,7 @@ class Cluster:
     annotations: dict = field(default_factory=dict)  # metadata.annotations (kdrender.dev/* options and in-pod settings)
 
 
-@dataclass
+@record
 class Model:
     config: Config
     apps: dict = field(default_factory=dict)  # name -> App

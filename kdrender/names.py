@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+from .digest import sha256
 
 NAME_LENGTH_LIMIT = 46  # KubeDirector's nameLengthLimit
 SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # the API server's generateName alphabet
@@ -25,7 +25,7 @@ def mung(name: str) -> str:
 
 def suffix(key: str) -> str:
     """A stable 5-character suffix from the generateName alphabet (replaces the random one)."""
-    number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+    number = int.from_bytes(sha256(key.encode()).digest()[:8], "big")
     chars = []
     for _ in range(5):
         number, rest = divmod(number, len(SUFFIX_ALPHABET))

@@ -32,13 +32,7 @@ import os
 import stat
 import sys
 
-try:  # the builtin SHA-256: no OpenSSL to load on the fast path
-    from _sha256 import sha256
-except ImportError:  # pragma: no cover - Python 3.12+ or builds without it
-    try:
-        from _sha2 import sha256
-    except ImportError:
-        from hashlib import sha256
+from .digest import sha256  # the builtin SHA-256: no OpenSSL to load on the fast path
 
 # names of the commit, not its content (leaving them out lets unchanged Applications hit across
 # commits), and what a shell sets about itself (the working folder is in the key on its own)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Iterable
 
 from .credentials import redact
+from .record import field, record
 
 
 Path = tuple  # a path of str keys and int indexes
@@ -37,7 +36,7 @@ def format_path(path: Iterable) -> str:
     return out
 
 
-@dataclass(frozen=True, order=True)
+@record(frozen=True, order=True)
 class Problem:
     file: str
     line: int

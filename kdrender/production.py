@@ -13,9 +13,9 @@ rule and the renderer can never disagree.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
 
 from .k8s import dns1123_label, dns1123_subdomain
+from .record import record, replace
 
 PREFIX = "kdrender.dev/"
 A_PDB = PREFIX + "pod-disruption-budget"
@@ -36,7 +36,7 @@ _MAX_UNAVAILABLE = re.compile(r"^([1-9][0-9]{0,8}|([1-9][0-9]?|100)%)\Z")
 _BOOL = {"true": True, "false": False}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Production:
     pdb: bool = True
     max_unavailable: int | str = 1

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import posixpath
 import sys
-import uuid
-from dataclasses import dataclass, field
 
+from .digest import uuid5
 from .k8s import dns1035_label, dns1123_label, dns1123_subdomain
 from .model import Cluster, Model
 from .names import (LISTED_SHARDS, configmap_names, headless_name, is_iana_svc_name, label_value, member_service_name,
                     port_label, port_name, ready_service_name, shard_name, statefulset_name)
 from .problems import Problem
+from .record import field, record
 
 KD = "kubedirector.hpe.com"
 LABEL_CLUSTER = f"{KD}/kdcluster"
@@ -25,13 +25,13 @@ LABEL_ROLE = f"{KD}/role"
 LABEL_HEADLESS = f"{KD}/headless"
 ANNOTATION_PRETTY = f"{KD}/kdapp-prettyName"
 # A fixed namespace for kdrender's UUIDv5 cluster ids (uuid5(NAMESPACE_DNS, "kdrender.dev")).
-CLUSTER_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "kdrender.dev")
+CLUSTER_ID_NAMESPACE = uuid5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "kdrender.dev")  # NAMESPACE_DNS
 
 NEW_LAYOUT_DIRS = ["/etc", "/opt/guestconfig", "/var/log/guestconfig", "/usr/local/bin", "/usr/local/lib"]
 LEGACY_DIRS = ["/etc", "/opt", "/usr"]
 
 
-@dataclass
+@record
 class Port:
     service: dict  # the app service
     name: str  # container port name
@@ -46,7 +46,7 @@ class Port:
         return f"{scheme.lower()}-{ident}" if scheme else f"generic-{ident}"
 
 
-@dataclass
+@record
 class Role:
     id: str
     spec: dict  # the cluster role (defaulted)
@@ -73,7 +73,7 @@ class Role:
         return str(self.id_base + self.node_slot * 1000 + ordinal + 1)
 
 
-@dataclass
+@record
 class ResolvedCluster:
     cluster: Cluster
     headless: str
@@ -97,7 +97,7 @@ class ResolvedCluster:
         return f"{pod}.{self.domain}"
 
 
-@dataclass
+@record
 class ResolvedModel:
     model: Model
     clusters: list = field(default_factory=list)
@@ -180,7 +180,7 @@ def resolve_cluster(cluster: Cluster, settings: dict, recommended_labels: bool, 
         if instance_label:
             recommended["app.kubernetes.io/instance"] = label
     annotations = {ANNOTATION_PRETTY: app.spec["label"]["name"]}
-    cluster_id = cluster.uid or str(uuid.uuid5(CLUSTER_ID_NAMESPACE, f"{cluster.namespace}/{cluster.name}"))
+    cluster_id = cluster.uid or uuid5(CLUSTER_ID_NAMESPACE, f"{cluster.namespace}/{cluster.name}")
     return ResolvedCluster(cluster, hs, domain, cluster_id, roles, labels, recommended, annotations)
 
 

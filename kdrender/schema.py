@@ -7,14 +7,13 @@ Errors become problems with the field path, and unknown fields get a "did you me
 from __future__ import annotations
 
 import copy
-import difflib
-import hashlib
 import json
 import os
 import re
 from functools import lru_cache
 
 from .credentials import redact
+from .digest import sha256
 from .load import Document
 
 SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schemas")
@@ -156,6 +155,8 @@ def _raw_messages(error, validator):
         # where KubeDirector's CRD keeps unknown fields, the API server accepts them: a warning
         preserved = error.schema.get(PRESERVE_UNKNOWN, False)
         for key in sorted(k for k in error.instance if k not in allowed):
+            import difflib  # only when a key is unknown: not on every start
+
             hint = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
             more = f"; did you mean {hint[0]!r}?" if hint else (
                 f"; known fields: {', '.join(allowed)}" if allowed and len(allowed) <= 12 else "")
@@ -205,7 +206,7 @@ class Cache:
     def _path(self, doc: Document, kind: str) -> str | None:
         if not doc.digest:
             return None
-        key = hashlib.sha256(f"{_fingerprint()}:{kind}:{doc.digest}:{doc.index}".encode()).hexdigest()
+        key = sha256(f"{_fingerprint()}:{kind}:{doc.digest}:{doc.index}".encode()).hexdigest()
         return os.path.join(self.folder, key)
 
     def known(self, doc: Document, kind: str) -> bool:
@@ -225,7 +226,7 @@ class Cache:
 @lru_cache(maxsize=None)
 def _fingerprint() -> str:
     """Hash of the schemas and of this checker, so a new kdrender never trusts old markers."""
-    digest = hashlib.sha256()
+    digest = sha256()
     for name in sorted(os.listdir(SCHEMA_DIR)) + ["../schema.py"]:
         with open(os.path.join(SCHEMA_DIR, name), "rb") as fh:
             digest.update(name.encode() + b"\0" + fh.read())

@@ -8,9 +8,8 @@ become warnings.  ``validate``, ``build`` and ``check`` select nothing and count
 
 from __future__ import annotations
 
-import dataclasses
-
 from .load import RepoFiles, read_file, scan_files
+from .record import replace
 
 NOTE = " (not used by the selected clusters, so it does not stop them)"
 
@@ -68,5 +67,5 @@ def demote(problems: list, files: set) -> tuple[list, list]:
         if p.file in files or p.level != "error":
             kept.append(p)
         else:
-            others.append(dataclasses.replace(p, message=p.message + NOTE, level="warning"))
+            others.append(replace(p, message=p.message + NOTE, level="warning"))
     return kept, others

@@ -7,7 +7,6 @@ is interleaved where KubeDirector's webhook needs it: cluster rules see the defa
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from . import schema
@@ -18,6 +17,7 @@ from .load import CONFIG_FILE, Document, RepoFiles
 from .model import App, Cluster, Model
 from .normalize import API_VERSIONS, V1ALPHA1, normalize_app, normalize_cluster, normalize_config
 from .problems import Problem
+from .record import replace
 from .rules import AppContext, ClusterContext, ConfigContext, ExtraContext, RepoContext, rules_for
 
 _LEGACY_SERVICE_ID = re.compile(r"^spec\.(services\[\d+\]\.id|config\.roleServices\[\d+\]\.serviceIDs\[\d+\])$")
@@ -194,5 +194,5 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict |
         # names of the objects the clusters would get: valid for Kubernetes, and no two alike
         from .resolve import name_problems, resolved_clusters
 
-        problems.extend(name_problems(resolved_clusters(dataclasses.replace(model, clusters=named))))
+        problems.extend(name_problems(resolved_clusters(replace(model, clusters=named))))
     return model, sorted(set(problems))

@@ -331,7 +331,8 @@ def test_cluster_id_is_stable_uuid5(tmp_path, spark245_app):
     c = Cluster(tmp_path / "c", spark245_app, scheme="CrNameRole").rc.cluster_id
     assert a == b == c
     assert uuid.UUID(a).version == 5
-    assert a == str(uuid.uuid5(CLUSTER_ID_NAMESPACE, "analytics/spark-instance"))
+    assert a == str(uuid.uuid5(uuid.UUID(CLUSTER_ID_NAMESPACE), "analytics/spark-instance"))
+    assert CLUSTER_ID_NAMESPACE == str(uuid.uuid5(uuid.NAMESPACE_DNS, "kdrender.dev"))
     assert Cluster(tmp_path / "d", spark245_app, namespace="other").rc.cluster_id != a
     assert Cluster(tmp_path / "e", spark245_app, name="spark-other").rc.cluster_id != a
 

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import base64
 import copy
-import hashlib
 import json
 import os
 import re
 
 from .. import inpod
+from ..digest import sha256
 from ..k8s import quantity_value, parse_quantity
 from ..names import LISTED_SHARDS, configmap_names, ready_service_name, shard_name
 from .common import metadata, with_wave
@@ -328,7 +328,7 @@ def shard(entries: list, budget: int | None = None) -> list:
         maps[-1][key] = value
         size += n
     if len(maps) > 1:
-        version = hashlib.sha256(go_json(maps).encode()).hexdigest()[:16]
+        version = sha256(go_json(maps).encode()).hexdigest()[:16]
         maps[0]["shards"] = f"{len(maps)} {version}\n"
         for i, data in enumerate(maps[1:], 1):
             data[f"shard.{i}"] = version + "\n"
@@ -349,7 +349,7 @@ def configmaps(rc, resolved) -> list:
     entries = [
         ("configmeta.json", go_json(base)),
         ("members", members_text(rc)),
-        ("connections", hashlib.sha256(conn_text.encode()).hexdigest()[:16] + "\n"),
+        ("connections", sha256(conn_text.encode()).hexdigest()[:16] + "\n"),
     ]
     fills = fills_text(rc, plan)
     if fills:

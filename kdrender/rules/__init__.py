@@ -7,13 +7,12 @@ The module docstring is the rule's documentation (``kdrender rules`` prints it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..config import Config
 from ..load import Document
+from ..record import record
 
 
-@dataclass
+@record
 class AppContext:
     doc: Document
 
@@ -22,7 +21,7 @@ class AppContext:
         return self.doc.data["spec"]
 
 
-@dataclass
+@record
 class ClusterContext:
     doc: Document
     app: dict | None  # the defaulted app spec, None when the app is not in the catalog
@@ -45,21 +44,21 @@ class ClusterContext:
         return None
 
 
-@dataclass
+@record
 class ConfigContext:
     doc: Document
     settings: dict
     path: tuple  # where the settings are in the document: () or ("spec",)
 
 
-@dataclass
+@record
 class ExtraContext:
     doc: Document  # another Kubernetes object in a cluster file
     clusters: list  # the KubeDirectorCluster documents of the same file
     namespace: str  # the namespace of the file's cluster
 
 
-@dataclass
+@record
 class RepoContext:
     clusters: list  # of ClusterContext
     apps: list  # of AppContext
