@@ -1,7 +1,8 @@
 """Structural checks: the JSON Schemas shipped in ``kdrender/schemas`` applied with ``jsonschema``.
 
 Errors become problems with the field path, and unknown fields get a "did you mean" hint.
-``jsonschema`` is imported only when a schema check actually runs.
+``jsonschema`` is imported only when a document is neither in the schema cache (:class:`Cache`) nor
+sure to pass (kdrender/schemafast.py): in practice, only for a document with a problem.
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ class Cache:
 def _fingerprint() -> str:
     """Hash of the schemas and of this checker, so a new kdrender never trusts old markers."""
     digest = sha256()
-    for name in sorted(os.listdir(SCHEMA_DIR)) + ["../schema.py"]:
+    for name in sorted(os.listdir(SCHEMA_DIR)) + ["../schema.py", "../schemafast.py"]:
         with open(os.path.join(SCHEMA_DIR, name), "rb") as fh:
             digest.update(name.encode() + b"\0" + fh.read())
     return digest.hexdigest()
@@ -236,6 +237,12 @@ def _fingerprint() -> str:
 def check(doc: Document, kind: str, cache: Cache | None = None) -> list:
     """Problems of ``doc`` against the schema of ``kind`` (none when the cache knows it passed)."""
     if cache is not None and cache.known(doc, kind):
+        return []
+    from .schemafast import passes
+
+    if passes(KINDS[kind], doc.data):  # sure to pass: no jsonschema to import (kdrender/schemafast.py)
+        if cache is not None:
+            cache.remember(doc, kind)
         return []
     validator = _validator(kind)
     problems = []

@@ -46,14 +46,16 @@ def repo(tmp_path):
     return root
 
 
-def test_second_run_skips_jsonschema_and_click(repo, tmp_path):
+def test_valid_inputs_skip_jsonschema_and_click(repo, tmp_path):
     cache = tmp_path / "cache"
     first = probe(repo, cache, "clusters/spark221e2.yaml")
     second = probe(repo, cache, "clusters/spark221e2.yaml")
     assert first[0] == 0 and second[0] == 0
     assert first[1] is False and second[1] is False  # click never loaded
-    assert first[2] is True  # schema checked on the first run
-    assert second[2] is False  # ... and trusted from the cache on the second
+    # a valid file passes the quick check (kdrender/schemafast.py): no jsonschema even the first time,
+    # and the documents that passed are remembered for the next run
+    assert first[2] is False and second[2] is False
+    assert len(list((cache / "schema-ok").iterdir())) >= 7  # the cluster, the six apps of the catalog
     assert first[3] == second[3] > 0
 
 
@@ -92,3 +94,33 @@ def test_unwritable_cache_location_is_not_an_error(repo, tmp_path):
     blocker.write_text("not a folder")
     assert Cache.default({"KDRENDER_CACHE_DIR": str(blocker)}) is None
     assert probe(repo, blocker, "clusters/spark221e2.yaml")[0] == 0
+
+
+# What a rendering `generate` (inputs changed: no output cache entry) must not import: each costs
+# milliseconds of every Argo CD refresh (issue 12), and none of them is needed to render.
+HEAVY = ("dataclasses", "inspect", "typing", "hashlib", "uuid", "platform", "difflib", "click", "jsonschema",
+         "jinja2", "ruamel", "yamllint", "multiprocessing", "tempfile", "shutil", "subprocess")
+IMPORTS_PROBE = """
+import io, json, sys, contextlib
+sys.argv = ["kdrender", "generate"]
+from kdrender import entry
+out = io.StringIO()
+try:
+    with contextlib.redirect_stdout(out):
+        entry.main()
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps([code, len(out.getvalue().splitlines()), sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)]))
+"""
+
+
+def test_rendering_generate_imports_nothing_heavy(repo, tmp_path):
+    cache = tmp_path / "cache"
+    assert probe(repo, cache, "clusters/spark221e2.yaml")[0] == 0  # the schema cache knows the inputs
+    env = dict(os.environ, KDRENDER_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT), KDRENDER_OUTPUT_CACHE="off",
+               ARGOCD_APP_PARAMETERS=json.dumps([{"name": "clusters", "array": ["clusters/spark221e2.yaml"]}]))
+    res = subprocess.run([sys.executable, "-c", f"HEAVY = {HEAVY!r}\n" + IMPORTS_PROBE], cwd=repo, env=env,
+                         capture_output=True, text=True, timeout=60)
+    code, lines, heavy = json.loads(res.stdout)
+    assert code == 0 and lines > 10, res.stderr
+    assert heavy == []
