@@ -9,8 +9,7 @@ keep ``dataclasses``.
 ``@record`` (``frozen``, ``order``) reads the class's own annotations, in order, as its fields; a
 field's default is its class attribute, or :func:`field` with ``default`` or ``default_factory``,
 and ``compare=False`` to leave it out of equality, ordering and hashing, as in ``dataclasses``.
-It adds ``__init__`` (built from source with one ``exec``, so making a record costs what a
-hand-written ``__init__`` costs; ``__post_init__`` runs last), ``__repr__`` and ``__eq__``; with
+It adds ``__init__`` (fields by position or name; ``__post_init__`` runs last), ``__repr__`` and ``__eq__``; with
 ``frozen``, ``__hash__`` and a ``__setattr__``/``__delattr__`` that refuse; with ``order``, the
 four comparisons.  :func:`replace` makes a changed copy (through ``__init__``, like
 ``dataclasses.replace``), :func:`fields` names the fields.
@@ -78,7 +77,7 @@ def _build(cls, frozen: bool, order: bool):
         found.append(spec)
     specs = tuple(found)
     cls.__record_fields__ = specs
-    _add_init(cls, specs, frozen)
+    _add_init(cls, specs)
     compared = tuple(f.name for f in specs if f.compare)
 
     def key(self):
@@ -120,25 +119,34 @@ def _build(cls, frozen: bool, order: bool):
     return cls
 
 
-def _add_init(cls, specs: tuple, frozen: bool) -> None:
-    """``__init__`` from source: one ``exec`` per class, no per-call overhead."""
-    scope = {"_MISSING": _MISSING, "_set": object.__setattr__}
-    params, body = [], []
-    for i, f in enumerate(specs):
-        if f.default is not _MISSING:
-            scope[f"_d{i}"] = f.default
-            params.append(f"{f.name}=_d{i}")
-        elif f.factory is not None:
-            scope[f"_f{i}"] = f.factory
-            params.append(f"{f.name}=_MISSING")
-            body.append(f"    if {f.name} is _MISSING: {f.name} = _f{i}()")
-        else:
-            params.append(f.name)
-        body.append(f"    _set(self, {f.name!r}, {f.name})" if frozen else f"    self.{f.name} = {f.name}")
-    if "__post_init__" in cls.__dict__ or hasattr(cls, "__post_init__"):
-        body.append("    self.__post_init__()")
-    source = f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(body) or "    pass") + "\n"
-    exec(compile(source, f"<record {cls.__qualname__}>", "exec"), scope)  # noqa: S102 - our own text
-    init = scope["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = init
+def _add_init(cls, specs: tuple) -> None:
+    """``__init__`` taking the fields by position or name, defaults filled in (no ``exec``: compiling
+    source for each class costs more at start than the loop costs per record)."""
+    names = tuple(f.name for f in specs)
+    defaults = {f.name: f for f in specs if f.default is not _MISSING or f.factory is not None}
+    post_init = hasattr(cls, "__post_init__")
+    put = object.__setattr__
+    qualname = cls.__qualname__
+
+    def __init__(self, *args, **kwargs):
+        if len(args) > len(names):
+            raise TypeError(f"{qualname}() takes {len(names)} fields, {len(args)} given")
+        for name, value in zip(names, args):
+            put(self, name, value)
+        for name in names[len(args):]:
+            if name in kwargs:
+                put(self, name, kwargs.pop(name))
+            elif name in defaults:
+                spec = defaults[name]
+                put(self, name, spec.factory() if spec.factory is not None else spec.default)
+            else:
+                raise TypeError(f"{qualname}() missing the field {name!r}")
+        if kwargs:
+            unknown = next(iter(kwargs))
+            raise TypeError(f"{qualname}() got an unexpected field {unknown!r}" if unknown not in names
+                            else f"{qualname}() got the field {unknown!r} twice")
+        if post_init:
+            self.__post_init__()
+
+    __init__.__qualname__ = f"{qualname}.__init__"
+    cls.__init__ = __init__
