@@ -8,12 +8,12 @@ ever repeats a credential.
 
 from __future__ import annotations
 
-import re
+from .lazyre import lazy
 
 # Linear in the text whatever it holds (every value and key of a hostile repo passes through
 # here): find each "://", then look a bounded way back for the scheme and forward for "@".
-_SCHEME_BEFORE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]{0,31}$")
-_AUTHORITY = re.compile(r"[^/?#@\s]*")
+_SCHEME_BEFORE = lazy(r"[A-Za-z][A-Za-z0-9+.\-]{0,31}$")
+_AUTHORITY = lazy(r"[^/?#@\s]*")
 # a lone user name is a credential in these (``https://<token>@host`` is how tokens are passed);
 # elsewhere only a password is (``ssh://git@host`` is no secret)
 _TOKEN_SCHEMES = ("http", "https", "ftp", "ftps")

@@ -13,12 +13,15 @@ except ImportError:  # pragma: no cover - Python 3.12+ (_sha2) or a build withou
         from _sha2 import sha256
     except ImportError:
         from hashlib import sha256
-try:
-    from _sha1 import sha1
-except ImportError:  # pragma: no cover
-    from hashlib import sha1
-
 __all__ = ["sha1", "sha256", "uuid5"]
+
+
+def sha1(data: bytes = b""):
+    try:
+        from _sha1 import sha1 as make
+    except ImportError:  # pragma: no cover
+        from hashlib import sha1 as make
+    return make(data)
 
 
 def uuid5(namespace: str, name: str) -> str:

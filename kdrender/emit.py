@@ -11,6 +11,7 @@ import json
 import re
 
 from .fastyaml import Fallback, Writer
+from .lazyre import lazy
 from .pyyaml import yaml
 
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -30,14 +31,14 @@ class _Dumper(_BaseDumper):
 _WORDS = frozenset(
     "y Y yes Yes YES n N no No NO true True TRUE false False FALSE on On ON off Off OFF "
     "null Null NULL ~ = <<".split()) | {""}
-_NUMBER = re.compile(
+_NUMBER = lazy(
     r"[-+]?(?:0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+"
     r"|[0-9]+(?::[0-5]?[0-9])*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?"
     r"|\.[0-9]+(?:[eE][-+]?[0-9]+)?"
     r"|\.(?:inf|Inf|INF))"
     r"|\.(?:nan|NaN|NAN)")
 # timestamps: Go's yaml reads ``2001-1-2`` (one-digit month and day) as one too
-_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt \t].*)?", re.S)
+_DATE = lazy(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt \t].*)?", re.S)
 
 
 def ambiguous(text: str) -> bool:

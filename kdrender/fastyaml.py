@@ -14,16 +14,16 @@ generated data and on every rendered example.
 
 from __future__ import annotations
 
-import re
+from .lazyre import lazy
 
 # strings PyYAML writes plain in block context (as keys and values) unless a resolver claims them:
 # no indicator first, no ": " or " #", no leading or trailing space, ASCII only, short
-_PLAIN = re.compile(r"[A-Za-z0-9_./$(][A-Za-z0-9_./$()=+@%~,;^ -]*(?::[A-Za-z0-9_./$()=+@%~,;^-][A-Za-z0-9_./$()=+@%~,;^ -]*)*")
+_PLAIN = lazy(r"[A-Za-z0-9_./$(][A-Za-z0-9_./$()=+@%~,;^ -]*(?::[A-Za-z0-9_./$()=+@%~,;^-][A-Za-z0-9_./$()=+@%~,;^ -]*)*")
 _CACHE_CHARS = 4_000_000
 _MAX_PLAIN = 1000  # far below the line width, where PyYAML would start folding
 
 
-_OTHER_BREAKS = re.compile("[\r\x85\u2028\u2029]")
+_OTHER_BREAKS = lazy("[\r\x85\u2028\u2029]")
 
 
 def _plain(text: str) -> bool:

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import re
 
+from .lazyre import lazy
 from .production import IN_POD
 
 CM_TYPE_LABEL = "kubedirector.hpe.com/cmType"
 SECRET_TYPE_LABEL = "kubedirector.hpe.com/secretType"
 ANN_CM_TYPES, ANN_SECRET_TYPES, ANN_SECRET_KEYS = IN_POD  # kdrender.dev/configmap-types, secret-types, secret-keys
-SECRET_KEY_NAME = re.compile(r"^[-._a-zA-Z0-9]+\Z")  # what a Secret data key may be
+SECRET_KEY_NAME = lazy(r"^[-._a-zA-Z0-9]+\Z")  # what a Secret data key may be
 
 KINDS = {"configmaps": ("ConfigMap", CM_TYPE_LABEL, ANN_CM_TYPES),
          "secrets": ("Secret", SECRET_TYPE_LABEL, ANN_SECRET_TYPES)}

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 
 from .budget import LIMITS, Budget, BudgetExceeded
 from .digest import sha256
+from .lazyre import lazy
 from .problems import Problem, format_path
 from .pyyaml import yaml
 from .record import field, record
@@ -27,7 +27,7 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _Loader = yaml.SafeLoader
 
 SUFFIXES = (".yaml", ".yml", ".json")
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE_ESCAPE = lazy(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 CONFIG_FILE = "kdrender.yaml"
 NAME_PATH = ("metadata", "name")
 
@@ -212,9 +212,9 @@ def _shared(value):
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL = _TAG + "str", _TAG + "int", _TAG + "float", _TAG + "bool"
-_DECIMAL = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
-_OCTAL_12 = re.compile(r"^0o[0-7]+$")
-_FLOAT_12 = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$")
+_DECIMAL = lazy(r"^[-+]?(0|[1-9][0-9]*)$")
+_OCTAL_12 = lazy(r"^0o[0-7]+$")
+_FLOAT_12 = lazy(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$")
 _BOOL_12 = ("true", "True", "TRUE", "false", "False", "FALSE")
 MAX_INT_DIGITS = 19  # Kubernetes integers are 64-bit: 9223372036854775807 has 19 digits
 INT_RANGE = 1 << 63

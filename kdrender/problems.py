@@ -9,14 +9,14 @@ column (1-based) and the field path inside the document, e.g.
 from __future__ import annotations
 
 import json
-import re
 
 from .credentials import redact
+from .lazyre import lazy
 from .record import field, record
 
 
 Path = tuple  # a path of str keys and int indexes
-_PLAIN = re.compile(r"^[A-Za-z0-9_-]+$")
+_PLAIN = lazy(r"^[A-Za-z0-9_-]+$")
 
 
 def format_path(path: Iterable) -> str:

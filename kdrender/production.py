@@ -12,9 +12,8 @@ rule and the renderer can never disagree.
 
 from __future__ import annotations
 
-import re
-
 from .k8s import dns1123_label, dns1123_subdomain
+from .lazyre import lazy
 from .record import record, replace
 
 PREFIX = "kdrender.dev/"
@@ -32,7 +31,7 @@ IN_POD = (A_CM_TYPES, A_SECRET_TYPES, A_SECRET_KEYS)
 ANNOTATIONS = (A_PDB, A_NETPOL, A_ALLOW_FROM, A_SPREAD, A_PRIORITY, A_READINESS) + IN_POD
 
 TOPOLOGY_KEYS = {"nodes": "kubernetes.io/hostname", "zones": "topology.kubernetes.io/zone"}
-_MAX_UNAVAILABLE = re.compile(r"^([1-9][0-9]{0,8}|([1-9][0-9]?|100)%)\Z")
+_MAX_UNAVAILABLE = lazy(r"^([1-9][0-9]{0,8}|([1-9][0-9]?|100)%)\Z")
 _BOOL = {"true": True, "false": False}
 
 

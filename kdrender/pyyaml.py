@@ -17,27 +17,7 @@ from __future__ import annotations
 import re
 import sys
 
-_METHODS = ("match", "fullmatch", "search", "sub", "subn", "split", "findall", "finditer", "scanner", "pattern",
-            "flags", "groups", "groupindex")
-
-
-class LazyPattern:
-    """Stands for ``re.compile(pattern, flags)`` until one of its attributes is first used."""
-
-    def __init__(self, pattern, flags=0):
-        self._args = (pattern, flags)
-
-    def __getattr__(self, name):  # only reached for what is not yet on the instance
-        if name.startswith("__"):
-            raise AttributeError(name)
-        compiled = _compile(*self._args)
-        for method in _METHODS:
-            self.__dict__[method] = getattr(compiled, method)
-        return getattr(compiled, name)
-
-    def __repr__(self):
-        return f"LazyPattern({self._args[0]!r})"
-
+from .lazyre import LazyPattern
 
 _compile = re.compile
 

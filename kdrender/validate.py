@@ -7,12 +7,11 @@ is interleaved where KubeDirector's webhook needs it: cluster rules see the defa
 
 from __future__ import annotations
 
-import re
-
 from . import schema
 from .config import make_config
 from .configcli import attach_configcli
 from .default import default_app, default_cluster
+from .lazyre import lazy
 from .load import CONFIG_FILE, Document, RepoFiles
 from .model import App, Cluster, Model
 from .normalize import API_VERSIONS, V1ALPHA1, normalize_app, normalize_cluster, normalize_config
@@ -20,7 +19,7 @@ from .problems import Problem
 from .record import replace
 from .rules import AppContext, ClusterContext, ConfigContext, ExtraContext, RepoContext, rules_for
 
-_LEGACY_SERVICE_ID = re.compile(r"^spec\.(services\[\d+\]\.id|config\.roleServices\[\d+\]\.serviceIDs\[\d+\])$")
+_LEGACY_SERVICE_ID = lazy(r"^spec\.(services\[\d+\]\.id|config\.roleServices\[\d+\]\.serviceIDs\[\d+\])$")
 _NORMALIZE = {
     "KubeDirectorApp": normalize_app,
     "KubeDirectorCluster": normalize_cluster,

@@ -25,11 +25,11 @@ import base64
 import copy
 import json
 import os
-import re
 
 from .. import inpod
 from ..digest import sha256
 from ..k8s import quantity_value, parse_quantity
+from ..lazyre import lazy
 from ..names import LISTED_SHARDS, configmap_names, ready_service_name, shard_name
 from .common import metadata, with_wave
 
@@ -63,7 +63,7 @@ def go_json(value) -> str:
     return text
 
 
-_ESCAPE = re.compile(r"\\(.)")  # every escape pair, left to right (so "\\b" stays)
+_ESCAPE = lazy(r"\\(.)")  # every escape pair, left to right (so "\\b" stays)
 _GO_ESCAPES = {"b": "\\u0008", "f": "\\u000c"}
 
 

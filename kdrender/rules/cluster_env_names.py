@@ -7,13 +7,15 @@ with ``..``; from 1.34 on (RelaxedEnvironmentVariableValidation, GA) any printab
 ``NVIDIA_VISIBLE_DEVICES``) are valid for every version; a role's ``env`` is checked.
 """
 
-import re
+from __future__ import annotations
+
+from ..lazyre import lazy
 
 ID = "env-names"
 TARGET = "cluster"
 
 RELAXED_FROM = (1, 34)
-_STRICT = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+_STRICT = lazy(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
 STRICT_MESSAGE = ("a valid environment variable name must consist of alphabetic characters, digits, '_', '-', "
                   "or '.', and must not start with a digit")
 RELAXED_MESSAGE = "a valid environment variable name must consist only of printable ASCII characters other than '='"

@@ -12,9 +12,9 @@ out of Git with Sealed Secrets, SOPS or External Secrets.  Values are never quot
 """
 
 import math
-import re
 
 from ..k8s import dns1123_subdomain
+from ..lazyre import lazy
 
 ID = "extra-objects"
 TARGET = "extra"
@@ -25,8 +25,8 @@ CLUSTER_SCOPED = {
     "MutatingWebhookConfiguration", "APIService", "ClusterIssuer", "ClusterSecretStore",
 }
 _SCALARS = (str, int, float, bool, type(None))
-_KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}\Z")
-_API_VERSION = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?\Z")
+_KIND = lazy(r"^[A-Z][A-Za-z0-9]{0,62}\Z")
+_API_VERSION = lazy(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?\Z")
 
 
 def _odd_values(node, path=()):
