@@ -44,11 +44,13 @@ _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 def _code_key() -> list:
     parts = [sys.version, os.path.realpath(sys.executable), sys.prefix, _PACKAGE]
+    start = len(_PACKAGE) + 1
     for dirpath, dirnames, filenames in os.walk(_PACKAGE):
         dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
         for name in sorted(filenames):
-            info = os.stat(os.path.join(dirpath, name))
-            parts.append(f"{os.path.relpath(os.path.join(dirpath, name), _PACKAGE)}:{info.st_size}:{info.st_mtime_ns}")
+            path = os.path.join(dirpath, name)
+            info = os.stat(path)
+            parts.append(f"{path[start:]}:{info.st_size}:{info.st_mtime_ns}")
     for module in ("yaml", "jsonschema"):
         found = _module_dir(module)
         if found:
@@ -166,7 +168,7 @@ class OutputCache:
             return
         for root in self.roots:
             if full == root or full.startswith(root + os.sep):
-                rel = os.path.relpath(full, root).replace(os.sep, "/")
+                rel = full[len(root) + 1:].replace(os.sep, "/") or "."  # abspath: normalized already
                 if rel not in self.touched:
                     self._busy = True  # fingerprint() looks up the path itself
                     try:
