@@ -218,7 +218,7 @@ def image_install(tmp: str, python: str) -> tuple[str, str]:
                     os.path.join(site, "kdrender")], check=True)
     script = os.path.join(venv, "bin", "kdrender")
     with open(script, "w", encoding="utf-8") as fh:
-        fh.write(f"#!{vpython}\nimport sys\nfrom kdrender.entry import main\nsys.exit(main())\n")
+        fh.write(f"#!{vpython}\nimport sys\nfrom kdrender.entry import console\nsys.exit(console())\n")
     os.chmod(script, 0o755)
     return script, vpython
 

@@ -124,3 +124,32 @@ def test_rendering_generate_imports_nothing_heavy(repo, tmp_path):
     code, lines, heavy = json.loads(res.stdout)
     assert code == 0 and lines > 10, res.stderr
     assert heavy == []
+
+
+def _console(repo: Path, cache: Path, stdout=subprocess.PIPE, **env):
+    full = dict(os.environ, KDRENDER_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT), KDRENDER_OUTPUT_CACHE="off",
+                ARGOCD_APP_PARAMETERS=json.dumps([{"name": "clusters", "array": ["clusters/*.yaml"]}]), **env)
+    return subprocess.run([sys.executable, "-c", "from kdrender.entry import console; console()", "generate"], cwd=repo,
+                          env=full, stdout=stdout, stderr=subprocess.PIPE, timeout=120)
+
+
+def test_console_script_leaves_at_once_with_all_output_flushed(repo, tmp_path):
+    """entry._leave skips the interpreter's tear-down after generate: the whole stream still arrives
+    (also through a pipe, unbuffered or not), and errors keep their exit code."""
+    expected = _console(repo, tmp_path / "c1")
+    assert expected.returncode == 0 and expected.stdout.count(b"\n") > 50
+    assert _console(repo, tmp_path / "c2", PYTHONUNBUFFERED="1").stdout == expected.stdout
+    out = tmp_path / "out.json"
+    with open(out, "wb") as fh:  # a file: fully buffered stdout
+        assert _console(repo, tmp_path / "c3", stdout=fh).returncode == 0
+    assert out.read_bytes() == expected.stdout
+    bad = repo / "clusters" / "spark221e2.yaml"
+    bad.write_text(bad.read_text().replace("  roles:", "  servceType: ClusterIP\n  roles:", 1))
+    failed = _console(repo, tmp_path / "c4")
+    assert failed.returncode == 1 and failed.stdout == b"" and b"servceType" in failed.stderr
+
+
+def test_console_script_fails_when_stdout_cannot_take_the_output(repo, tmp_path):
+    with open(os.devnull, "rb") as read_only:  # writes to it fail: the flush must not pass for success
+        result = _console(repo, tmp_path / "c", stdout=read_only)
+    assert result.returncode != 0
