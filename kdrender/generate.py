@@ -35,19 +35,27 @@ def run(environ, cwd: str, out, err) -> int:
         return 0
     if cache is None:
         return _render(environ, cwd, root, options, namespace, globs, out, err)
-    out, err = _Tee(out, cache.MAX_OUTPUT), _Tee(err, cache.MAX_OUTPUT)
+    out, err = _Tee(out, cache.MAX_OUTPUT, cache.abandon), _Tee(err, cache.MAX_OUTPUT, cache.abandon)
     with cache:  # records what the run reads
-        code = _render(environ, cwd, root, options, namespace, globs, out, err)
+        RECORDING.append(cache)
+        try:
+            code = _render(environ, cwd, root, options, namespace, globs, out, err)
+        finally:
+            RECORDING.clear()
     if code == 0 and out.parts is not None and err.parts is not None:
         cache.store("".join(out.parts), "".join(err.parts))
     return code
 
 
-class _Tee:
-    """Writes through and keeps a copy, up to ``limit`` characters (then no copy: nothing stored)."""
+RECORDING: list = []  # the output cache recording this run's reads, for render workers to stop
 
-    def __init__(self, stream, limit: int):
-        self.stream, self.limit, self.size, self.parts = stream, limit, 0, []
+
+class _Tee:
+    """Writes through and keeps a copy, up to ``limit`` characters (then no copy, and ``over()``:
+    nothing will be stored)."""
+
+    def __init__(self, stream, limit: int, over=None):
+        self.stream, self.limit, self.size, self.parts, self.over = stream, limit, 0, [], over
 
     def write(self, text: str) -> None:
         self.stream.write(text)
@@ -55,6 +63,8 @@ class _Tee:
             self.size += len(text)
             if self.size > self.limit:
                 self.parts = None
+                if self.over:
+                    self.over()
             else:
                 self.parts.append(text)
 

@@ -123,6 +123,7 @@ class OutputCache:
         self.touched: dict = {}  # repo-relative path -> fingerprint when first touched
         self._saved: dict = {}
         self._busy = False
+        self.abandoned = False
 
     @classmethod
     def open(cls, environ, root: str, cwd: str) -> "OutputCache | None":
@@ -197,12 +198,23 @@ class OutputCache:
         return self
 
     def __exit__(self, *exc):
+        self.stop_recording()
+
+    def stop_recording(self) -> None:
+        """Put the file-system functions back (also in a forked render worker, which inherits them:
+        rendering works from the loaded model and reads nothing of the repo)."""
         for (mod, name), func in self._saved.items():
             setattr(mod, name, func)
         self._saved = {}
 
+    def abandon(self) -> None:
+        """The output will not be stored (too large): stop recording what the run reads."""
+        self.abandoned = True
+        self.stop_recording()
+        self.touched = {}
+
     def store(self, out: str, err: str) -> None:
-        if not self.touched:  # nothing seen: the recording did not work here, so nothing is proven
+        if self.abandoned or not self.touched:  # nothing seen: the recording did not work, nothing is proven
             return
         # every path as it was when the run first touched it, and still so now: a path that changed
         # during the run may have been read in either state

@@ -81,12 +81,18 @@ def rendered(model, kind: str, workers: int | None = None):
         raise UserError(sorted(problems), model)
 
 
-def _worker_signals() -> None:
-    """Workers die quietly when the pool ends them; an interrupt is the parent's to handle."""
+def _worker_setup() -> None:
+    """Workers die quietly when the pool ends them; an interrupt is the parent's to handle.  They
+    render from the model and read nothing of the repo, so they do not record what they read for
+    generate's output cache (the recording stays with the parent, which loaded everything)."""
     import signal
+    import sys
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    generate = sys.modules.get("kdrender.generate")
+    for cache in getattr(generate, "RECORDING", ()):
+        cache.stop_recording()
 
 
 def _can_fork() -> bool:
@@ -101,7 +107,7 @@ def _parallel(kind: str, count: int, workers: int):
     ctx = multiprocessing.get_context("fork")
     starts = list(range(0, count, CHUNK))
     window = 2 * workers  # chunks in flight: bounded memory however many clusters
-    with ctx.Pool(workers, initializer=_worker_signals) as pool:
+    with ctx.Pool(workers, initializer=_worker_setup) as pool:
         pending = []
         for start in starts:
             pending.append(pool.apply_async(_chunk, (kind, start, start + CHUNK)))

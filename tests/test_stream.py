@@ -123,3 +123,34 @@ def test_check_does_not_read_through_a_symlinked_cluster_folder(repo, tmp_path):
     assert "very-secret" not in result.stdout + result.stderr
     # reported as an entry that is not read (as harden's check does for every non-regular entry)
     assert "kdrender: golden/a/s1: is not a folder (a symlink or a file); it was not read" in result.stderr
+
+
+def test_rendering_reads_nothing_of_the_repo(repo, tmp_path):
+    """Render workers do not record what they read for generate's output cache (stream._worker_setup):
+    that is sound only because rendering works from the loaded model alone.  With the repo gone
+    after loading, every cluster renders to the same bytes."""
+    copy = tmp_path / "gone"
+    shutil.copytree(repo, copy)
+    model = load_model(str(copy))
+    before = bundle_files(render_model(model))
+    shutil.rmtree(copy)
+    after = [pair for workers in (1, 2) for chunk in stream.rendered(model, "files", workers=workers)
+             for pair in chunk]
+    assert dict(after) == before and len(after) == 2 * len(before)
+
+
+def test_generate_stops_recording_when_the_output_is_too_large_to_store(repo, tmp_path, monkeypatch):
+    """The output cache stores outputs up to 16 MiB; past that, generate stops recording its reads
+    (and stores nothing), and the stream is still complete."""
+    from kdrender import generate, outcache
+
+    monkeypatch.setattr(outcache.OutputCache, "MAX_OUTPUT", 100_000)
+    abandoned = []
+    real = outcache.OutputCache.abandon
+    monkeypatch.setattr(outcache.OutputCache, "abandon", lambda self: (abandoned.append(1), real(self)))
+    env = {"KDRENDER_CACHE_DIR": str(tmp_path / "cache"), "ARGOCD_APP_NAMESPACE": "a"}
+    out, err = io.StringIO(), io.StringIO()
+    assert generate.run(env, str(repo), out, err) == 0, err.getvalue()
+    assert abandoned and not list((tmp_path / "cache" / "output").iterdir())
+    assert out.getvalue() == json_stream([o for _, _, objects in render_model(load_model(str(repo)))
+                                          for o in objects])
