@@ -12,6 +12,7 @@ rendering in one process (each cluster's text depends only on the model).
 
 from __future__ import annotations
 
+import gc
 import os
 
 from .emit import cluster_files, json_lines
@@ -65,10 +66,15 @@ def rendered(model, kind: str, workers: int | None = None):
     workers = jobs() if workers is None else workers
     _STATE.update(model=model, resolved=resolved)
     problems: list = []
+    frozen = False
     try:
         if workers < 2 or count < MIN_PARALLEL or not _can_fork():
             chunks = (_chunk(kind, start, start + CHUNK) for start in range(0, count, CHUNK))
         else:
+            # the model lives until the end: the collector need not scan it again and again, and
+            # the workers then share its pages instead of copying them when the collector runs
+            gc.freeze()
+            frozen = True
             chunks = _parallel(kind, count, workers)
         for chunk in chunks:
             for emitted, found in chunk:
@@ -77,6 +83,8 @@ def rendered(model, kind: str, workers: int | None = None):
                     yield emitted
     finally:
         _STATE.clear()
+        if frozen:
+            gc.unfreeze()
     if problems:
         raise UserError(sorted(problems), model)
 
