@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from .lazyre import lazy
 
@@ -90,6 +91,11 @@ def parse_quantity(value) -> Decimal | None:
         value = repr(value)
     if not isinstance(value, str):
         return None
+    return _parse_quantity_text(value)
+
+
+@lru_cache(maxsize=4096)  # thousands of clusters repeat the same few quantities ("2", "4Gi")
+def _parse_quantity_text(value: str) -> Decimal | None:
     m = _QUANTITY.match(value.strip())
     if not m:
         return None

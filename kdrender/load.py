@@ -154,6 +154,8 @@ class _Walker:
             # YAML 1.2 octal (0o755), which YAML 1.1 reads as a string (or as an int where another
             # library, such as yamllint, has added a resolver to PyYAML's shared Resolver)
             return int(node.value[2:], 8)
+        if node.tag == _STR:  # what SafeConstructor.construct_yaml_str returns, without its machinery
+            return _shared(node.value)
         return _shared(self.loader.construct_object(node, deep=True))
 
     def _collection(self, node, path: tuple):
@@ -201,6 +203,8 @@ class _Walker:
                                          format_path(path), f"mapping key {node.value!r} must be a string (quote it)",
                                          "load"))
             return node.value
+        if isinstance(node, yaml.ScalarNode) and node.tag == _STR:
+            return _shared(node.value)
         return _shared(self.loader.construct_object(node, deep=True))
 
 
