@@ -73,12 +73,9 @@ class _Tee:
 
 
 def _render(environ, cwd, root, options, namespace, globs, out, err) -> int:
-    from .argocd import SelectionError, select_files, unserved
+    from .argocd import SelectionError, select_files
     from .credentials import redact
-    from .pipeline import load_model
-    from .problems import UserError, report
-    from .schema import Cache
-    from .stream import rendered
+    from .problems import report
 
     try:
         files, problems = select_files(root, cwd, globs)
@@ -89,14 +86,27 @@ def _render(environ, cwd, root, options, namespace, globs, out, err) -> int:
         err.write(report(problems) + "\n")
         return 1
     spool = _Spool()
+    try:
+        return _send(environ, root, files, globs, options, namespace, spool, out, err)
+    finally:
+        spool.close()  # the temporary file and folder, whatever happened
+
+
+def _send(environ, root, files, globs, options, namespace, spool, out, err) -> int:
+    from .argocd import unserved
+    from .credentials import redact
+    from .pipeline import load_model
+    from .problems import UserError, report
+    from .schema import Cache
+    from .stream import rendered
+
     kinds: set = set()
     try:
         model = load_model(root, files, namespace=namespace, options=options, cache=Cache.default(environ))
-        for text, found in rendered(model, "json"):  # cluster by cluster: bounded memory
+        for text, found in rendered(model, "json", folder=spool.chunk_folder):  # cluster by cluster: bounded memory
             spool.write(text)
             kinds |= found
     except UserError as exc:
-        spool.close()
         err.write(report(exc.problems, limit=exc.model.config.problems_limit if exc.model else None) + "\n")
         return 1
     err.write(report([], model.notices, model.warnings, model.config.problems_limit))
@@ -115,47 +125,131 @@ def _render(environ, cwd, root, options, namespace, globs, out, err) -> int:
 
 
 class _Spool:
-    """The JSON stream until it may be sent: in memory, past ``LIMIT`` characters in a temporary
-    file (so 10,000 clusters do not need their whole output in memory)."""
+    """The JSON stream until it may be sent, in order: text in memory (past ``LIMIT`` characters in
+    temporary files, so 10,000 clusters do not need their whole output in memory), and the chunk
+    files of render workers (kdrender/stream.py), which are sent on without being read into memory
+    when stdout is a real UTF-8 file or pipe and no copy is kept for the output cache."""
 
     LIMIT = 16 << 20
 
     def __init__(self):
-        self.parts: list = []
-        self.size = 0
-        self.file = None
+        self.parts: list = []  # str, _Spilled or stream.ChunkFile
+        self.size = 0  # characters of the str parts
+        self.folder = None
 
-    def write(self, text: str) -> None:
-        if self.file is not None:
-            self.file.write(text)
-            return
+    def chunk_folder(self) -> str | None:
+        """A private temporary folder for the workers' chunk files (None: none can be made here)."""
+        import tempfile
+
+        try:
+            self.folder = tempfile.mkdtemp(prefix="kdrender-generate-")
+        except OSError:
+            return None
+        return self.folder
+
+    def write(self, text) -> None:
         self.parts.append(text)
+        if type(text) is not str:
+            return
         self.size += len(text)
         if self.size > self.LIMIT:
-            import tempfile
+            self._spill()
 
-            try:
-                self.file = tempfile.TemporaryFile("w+", encoding="utf-8")
-            except OSError:  # no writable temporary folder: keep it in memory
-                self.size = -(1 << 62)
-                return
-            self.file.writelines(self.parts)
-            self.parts = []
+    def _spill(self) -> None:
+        """The str parts since the last file go to a temporary file, in their place."""
+        import tempfile
+
+        tail = []
+        while self.parts and type(self.parts[-1]) is str:
+            tail.append(self.parts.pop())
+        try:
+            spilled = _Spilled(tempfile.TemporaryFile("w+", encoding="utf-8"))
+        except OSError:  # no writable temporary folder: keep it in memory
+            self.parts.extend(reversed(tail))
+            self.size = -(1 << 62)
+            return
+        spilled.file.writelines(reversed(tail))
+        self.parts.append(spilled)
+        self.size = 0
 
     def copy_to(self, out) -> None:
-        if self.file is None:
-            out.write("".join(self.parts))
-            return
-        import shutil
+        text = []
+        for part in self.parts:
+            if type(part) is str:
+                text.append(part)
+                continue
+            if text:
+                out.write("".join(text))
+                text = []
+            if isinstance(part, _Spilled):
+                import shutil
 
-        self.file.seek(0)
-        shutil.copyfileobj(self.file, out, 1 << 20)
-        self.close()
+                part.file.seek(0)
+                shutil.copyfileobj(part.file, out, 1 << 20)
+            else:
+                _send_file(part, out)
+        if text:
+            out.write("".join(text))
 
     def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
-            self.file = None
+        for part in self.parts:
+            if isinstance(part, _Spilled):
+                part.file.close()
+        self.parts, self.size = [], 0
+        if self.folder is not None:
+            import shutil
+
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
+class _Spilled:
+    def __init__(self, file):
+        self.file = file
+
+
+def _raw_fd(out) -> int | None:
+    """The file descriptor behind ``out`` when bytes may go to it directly: a UTF-8 text stream
+    with a real descriptor, not keeping a copy for the output cache (a _Tee past its limit)."""
+    if isinstance(out, _Tee):
+        if out.parts is not None:
+            return None
+        out = out.stream
+    if (getattr(out, "encoding", "") or "").lower().replace("-", "") != "utf8":
+        return None
+    try:
+        return out.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _send_file(chunk, out) -> None:
+    """A worker's chunk file to ``out``: by the kernel (sendfile) when ``out`` is a plain descriptor,
+    else read and written as text (through the output cache's copy, or into a test's buffer)."""
+    fd = _raw_fd(out)
+    with open(chunk.path, "rb") as fh:
+        if fd is None:
+            out.write(fh.read().decode("utf-8"))
+            return
+        out.flush()
+        offset = 0
+        try:
+            while offset < chunk.size:
+                sent = os.sendfile(fd, fh.fileno(), offset, chunk.size - offset)
+                if sent == 0:
+                    raise OSError("the output stopped taking bytes")
+                offset += sent
+            return
+        except OSError as exc:
+            import errno
+
+            if offset or exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise
+        fh.seek(0)
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            view = memoryview(block)
+            while view:
+                view = view[os.write(fd, view):]
 
 
 def main() -> int:  # pragma: no cover - exercised through the console script

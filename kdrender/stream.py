@@ -33,12 +33,33 @@ def _emit(kind: str, rc, objects: list):
     return ("".join(lines), {(o.get("apiVersion"), o.get("kind")) for o in objects}), lines
 
 
+class ChunkFile:
+    """The JSON stream of a chunk of clusters, written to a file by a render worker: the parent
+    sends it on without reading it into memory (kdrender/generate.py), which leaves both cores to
+    the workers.  ``size`` is in bytes (UTF-8)."""
+
+    def __init__(self, path: str, size: int):
+        self.path, self.size = path, size
+
+
 def _chunk(kind: str, start: int, stop: int) -> list:
-    """``(emitted, problems)`` of each cluster of the slice (nothing emitted when there are problems)."""
+    """``(emitted, problems)`` of each cluster of the slice (nothing emitted when there are problems).
+
+    A worker of a parallel ``json`` run given a folder (``rendered(..., folder=)``) writes the
+    chunk's stream there and returns one ``(ChunkFile, kinds)`` for the whole chunk."""
     from .pipeline import rendered_clusters
 
-    return [(emitted, problems) for _, emitted, problems in
+    done = [(emitted, problems) for _, emitted, problems in
             rendered_clusters(_STATE["model"], _STATE["resolved"], start, stop, emit=lambda rc, objects: _emit(kind, rc, objects))]
+    folder = _STATE.get("folder")
+    if kind != "json" or folder is None or not _STATE.get("worker") or any(p for _, p in done):
+        return done
+    data = "".join(text for (text, _), _ in done).encode("utf-8")
+    path = os.path.join(folder, f"chunk-{start:09d}.json")
+    with open(path, "xb") as fh:
+        fh.write(data)
+    kinds = set().union(*(found for (_, found), _ in done))
+    return [((ChunkFile(path, len(data)), kinds), [])]
 
 
 def jobs(environ=os.environ) -> int:
@@ -51,8 +72,12 @@ def jobs(environ=os.environ) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def rendered(model, kind: str, workers: int | None = None):
+def rendered(model, kind: str, workers: int | None = None, folder=None):
     """Yield ``_emit(kind, ...)`` of every cluster of the model, in the model's order.
+
+    With ``folder`` (a function that makes a private temporary folder, or returns None), a ``json``
+    run that uses worker processes yields ``(ChunkFile, kinds)`` items, one per chunk of clusters
+    written into that folder, instead of the text of each cluster.
 
     Problems found on rendered objects are collected and raised together (UserError) after the
     last cluster, so a consumer writes nothing it keeps (build's staging folder is dropped,
@@ -64,7 +89,7 @@ def rendered(model, kind: str, workers: int | None = None):
     resolved = resolve_model(model)
     count = len(resolved.clusters)
     workers = jobs() if workers is None else workers
-    _STATE.update(model=model, resolved=resolved)
+    _STATE.update(model=model, resolved=resolved, folder=None)
     problems: list = []
     frozen = False
     try:
@@ -75,6 +100,7 @@ def rendered(model, kind: str, workers: int | None = None):
             # the workers then share its pages instead of copying them when the collector runs
             gc.freeze()
             frozen = True
+            _STATE["folder"] = folder() if folder is not None and kind == "json" else None
             chunks = _parallel(kind, count, workers)
         for chunk in chunks:
             for emitted, found in chunk:
@@ -98,6 +124,7 @@ def _worker_setup() -> None:
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _STATE["worker"] = True
     generate = sys.modules.get("kdrender.generate")
     for cache in getattr(generate, "RECORDING", ()):
         cache.stop_recording()

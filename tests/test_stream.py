@@ -154,3 +154,51 @@ def test_generate_stops_recording_when_the_output_is_too_large_to_store(repo, tm
     assert abandoned and not list((tmp_path / "cache" / "output").iterdir())
     assert out.getvalue() == json_stream([o for _, _, objects in render_model(load_model(str(repo)))
                                           for o in objects])
+
+
+@pytest.mark.parametrize("target", ["buffer", "file", "pipe", "cache"])
+def test_parallel_generate_sends_the_workers_chunk_files(repo, tmp_path, monkeypatch, target):
+    """With workers, each chunk's stream is written to a file in a private temporary folder and sent
+    on unread (sendfile to a real descriptor; read and written where a copy is kept or stdout is a
+    buffer): the bytes are the one-process stream's, and the folder is gone afterwards."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from kdrender import generate
+
+    expected = json_stream([o for _, _, objects in render_model(load_model(str(repo))) for o in objects])
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setenv("KDRENDER_JOBS", "2")
+    env = {"KDRENDER_CACHE_DIR": str(tmp_path / "cache"), "ARGOCD_APP_NAMESPACE": "a",
+           "KDRENDER_OUTPUT_CACHE": "on" if target == "cache" else "off"}
+    err = io.StringIO()
+    if target in ("buffer", "cache"):
+        out = io.StringIO()
+        assert generate.run(env, str(repo), out, err) == 0, err.getvalue()
+        got = out.getvalue()
+    elif target == "file":
+        with open(tmp_path / "out.json", "w", encoding="utf-8") as out:
+            out.write("")  # an open text file: its descriptor takes the chunk files directly
+            assert generate.run(env, str(repo), out, err) == 0, err.getvalue()
+        got = (tmp_path / "out.json").read_text(encoding="utf-8")
+    else:
+        result = subprocess.run([sys.executable, "-c", "from kdrender.entry import console; console()", "generate"],
+                                cwd=repo, capture_output=True, timeout=120,
+                                env=dict(os.environ, PYTHONPATH=str(PROJECT), TMPDIR=str(temp), **env))
+        assert result.returncode == 0, result.stderr
+        got = result.stdout.decode("utf-8")
+    assert got == expected
+    assert list(temp.iterdir()) == []
+
+
+def test_chunk_files_are_written_by_workers_only(repo):
+    """One process (or a run without a folder) yields each cluster's text, as before."""
+    model = load_model(str(repo))
+    texts = [text for text, _ in stream.rendered(model, "json", workers=1, folder=lambda: "/nonexistent")]
+    assert all(isinstance(t, str) for t in texts) and len(texts) == COUNT
+    chunked = list(stream.rendered(model, "json", workers=2, folder=None))
+    assert all(isinstance(t, str) for t, _ in chunked)
