@@ -355,3 +355,14 @@ spec:
     - {pvcName: shared, mountPath: /shared, readOnly: true}
     sharedMemory: 1Gi
 """
+
+
+def field_paths(value, path=()):
+    """Every path in a document (``()`` for the root, then keys and list indexes), depth first."""
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from field_paths(item, path + (key,))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from field_paths(item, path + (i,))

@@ -16,8 +16,12 @@ from kdrender.schema import Cache, check
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# What a rendering `generate` (inputs changed: no output cache entry) must not import: each costs
+# milliseconds of every Argo CD refresh (issue 12), and none of them is needed to render.
+HEAVY = ("dataclasses", "inspect", "typing", "hashlib", "uuid", "platform", "difflib", "click", "jsonschema",
+         "jinja2", "ruamel", "yamllint", "multiprocessing", "tempfile", "shutil", "subprocess")
 PROBE = """
-import io, os, sys, contextlib
+import io, json, sys, contextlib
 sys.argv = ["kdrender", "generate"]
 from kdrender import entry
 out = io.StringIO()
@@ -26,16 +30,19 @@ try:
         entry.main()
 except SystemExit as exc:
     code = exc.code
-print(code, "click" in sys.modules, "jsonschema" in sys.modules, len(out.getvalue().splitlines()))
+print(json.dumps([code, len(out.getvalue().splitlines()), sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)]))
 """
 
 
-def probe(repo: Path, cache: Path, cluster: str):
+def probe(repo: Path, cache: Path, cluster: str, **more):
+    """``generate`` of ``cluster`` in a fresh process: (exit code, click loaded, jsonschema loaded,
+    lines printed, stderr, the HEAVY modules it loaded)."""
     env = dict(os.environ, KDRENDER_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT),
-               ARGOCD_APP_PARAMETERS=json.dumps([{"name": "clusters", "array": [cluster]}]))
-    res = subprocess.run([sys.executable, "-c", PROBE], cwd=repo, env=env, capture_output=True, text=True, timeout=60)
-    code, click_loaded, jsonschema_loaded, lines = res.stdout.split()
-    return int(code), click_loaded == "True", jsonschema_loaded == "True", int(lines), res.stderr
+               ARGOCD_APP_PARAMETERS=json.dumps([{"name": "clusters", "array": [cluster]}]), **more)
+    res = subprocess.run([sys.executable, "-c", f"HEAVY = {HEAVY!r}\n" + PROBE], cwd=repo, env=env,
+                         capture_output=True, text=True, timeout=60)
+    code, lines, heavy = json.loads(res.stdout)
+    return code, "click" in heavy, "jsonschema" in heavy, lines, res.stderr, heavy
 
 
 @pytest.fixture
@@ -64,7 +71,7 @@ def test_changed_file_is_checked_again(repo, tmp_path):
     assert probe(repo, cache, "clusters/spark221e2.yaml")[0] == 0
     path = repo / "clusters" / "spark221e2.yaml"
     path.write_text(path.read_text().replace("  roles:", "  servceType: ClusterIP\n  roles:", 1))
-    code, _, jsonschema_loaded, lines, err = probe(repo, cache, "clusters/spark221e2.yaml")
+    code, _, jsonschema_loaded, lines, err, _ = probe(repo, cache, "clusters/spark221e2.yaml")
     assert code == 1 and lines == 0 and jsonschema_loaded
     assert "unknown field 'servceType'" in err and "clusters/spark221e2.yaml" in err
 
@@ -96,33 +103,11 @@ def test_unwritable_cache_location_is_not_an_error(repo, tmp_path):
     assert probe(repo, blocker, "clusters/spark221e2.yaml")[0] == 0
 
 
-# What a rendering `generate` (inputs changed: no output cache entry) must not import: each costs
-# milliseconds of every Argo CD refresh (issue 12), and none of them is needed to render.
-HEAVY = ("dataclasses", "inspect", "typing", "hashlib", "uuid", "platform", "difflib", "click", "jsonschema",
-         "jinja2", "ruamel", "yamllint", "multiprocessing", "tempfile", "shutil", "subprocess")
-IMPORTS_PROBE = """
-import io, json, sys, contextlib
-sys.argv = ["kdrender", "generate"]
-from kdrender import entry
-out = io.StringIO()
-try:
-    with contextlib.redirect_stdout(out):
-        entry.main()
-except SystemExit as exc:
-    code = exc.code
-print(json.dumps([code, len(out.getvalue().splitlines()), sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)]))
-"""
-
-
 def test_rendering_generate_imports_nothing_heavy(repo, tmp_path):
     cache = tmp_path / "cache"
     assert probe(repo, cache, "clusters/spark221e2.yaml")[0] == 0  # the schema cache knows the inputs
-    env = dict(os.environ, KDRENDER_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT), KDRENDER_OUTPUT_CACHE="off",
-               ARGOCD_APP_PARAMETERS=json.dumps([{"name": "clusters", "array": ["clusters/spark221e2.yaml"]}]))
-    res = subprocess.run([sys.executable, "-c", f"HEAVY = {HEAVY!r}\n" + IMPORTS_PROBE], cwd=repo, env=env,
-                         capture_output=True, text=True, timeout=60)
-    code, lines, heavy = json.loads(res.stdout)
-    assert code == 0 and lines > 10, res.stderr
+    code, _, _, lines, err, heavy = probe(repo, cache, "clusters/spark221e2.yaml", KDRENDER_OUTPUT_CACHE="off")
+    assert code == 0 and lines > 10, err
     assert heavy == []
 
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from conftest import APP_YAML
 from hostile import run_kdrender
-from render_helpers import reverse_keys
+from render_helpers import field_paths, reverse_keys
 from test_k8s_schemas import OLDEST, api_server_problems, validator_for
 
 settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
@@ -80,16 +80,6 @@ HOSTILE = [
 ]
 
 
-def _paths(value, path=()):
-    yield path
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _paths(item, path + (key,))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _paths(item, path + (i,))
-
-
 def _dump(data) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
@@ -101,7 +91,7 @@ MARK = "HOSTILE-VALUE-MARK"
 def mutated(draw, base):
     """``base`` (a document) with one hostile edit, as YAML text."""
     data = yaml.safe_load(_dump(base))
-    paths = [p for p in _paths(data) if p]
+    paths = [p for p in field_paths(data) if p]
     path = draw(st.sampled_from(paths))
     parent = data
     for part in path[:-1]:

@@ -15,6 +15,7 @@ from kdrender.schemafast import passes
 from kdrender.validate import _NORMALIZE
 
 from conftest import CONFORMANCE
+from render_helpers import field_paths
 
 PROJECT = Path(__file__).resolve().parent.parent
 KINDS = ("KubeDirectorApp", "KubeDirectorCluster", "KubeDirectorConfig")
@@ -66,16 +67,6 @@ TRICKY = st.sampled_from(["", "x", "x\n", "Web", "web-1", "a" * 300, "1Gi", "2.5
                           "kubedirector.hpe.com/v1beta1", "KubeDirectorCluster", "LoadBalancer", "ClusterIP"])
 
 
-def _paths(data, prefix=()):
-    yield prefix
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from _paths(value, prefix + (key,))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            yield from _paths(value, prefix + (i,))
-
-
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(range(len(DOCUMENTS))), st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 3), TRICKY,
                                                                   st.sampled_from(["zzz", "name", "id", "members"])),
@@ -85,7 +76,7 @@ def test_never_passes_what_jsonschema_refuses(index, mutations):
     data = copy.deepcopy(data)
     for where, how, value, key in mutations:
         value = copy.deepcopy(value)  # never one list or mapping in two places (or in itself)
-        paths = list(_paths(data))
+        paths = list(field_paths(data))
         path = paths[where % len(paths)]
         parent = data
         for part in path[:-1]:
