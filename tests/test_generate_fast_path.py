@@ -34,12 +34,12 @@ print(json.dumps([code, len(out.getvalue().splitlines()), sorted(m for m in sys.
 """
 
 
-def probe(repo: Path, cache: Path, cluster: str, **more):
+def probe(repo: Path, cache: Path, cluster: str, watch: tuple = HEAVY, **more):
     """``generate`` of ``cluster`` in a fresh process: (exit code, click loaded, jsonschema loaded,
-    lines printed, stderr, the HEAVY modules it loaded)."""
+    lines printed, stderr, the modules of ``watch`` it loaded)."""
     env = dict(os.environ, KDRENDER_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT),
                ARGOCD_APP_PARAMETERS=json.dumps([{"name": "clusters", "array": [cluster]}]), **more)
-    res = subprocess.run([sys.executable, "-c", f"HEAVY = {HEAVY!r}\n" + PROBE], cwd=repo, env=env,
+    res = subprocess.run([sys.executable, "-c", f"HEAVY = {watch!r}\n" + PROBE], cwd=repo, env=env,
                          capture_output=True, text=True, timeout=60)
     code, lines, heavy = json.loads(res.stdout)
     return code, "click" in heavy, "jsonschema" in heavy, lines, res.stderr, heavy

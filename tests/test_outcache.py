@@ -8,21 +8,15 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kdrender import generate, outcache
-from test_generate_fast_path import PROBE as FAST_PATH_PROBE
+from test_generate_fast_path import probe as generate_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = "clusters/spark221e2.yaml"
-
-# test_generate_fast_path's probe, asking about PyYAML instead of click
-PROBE = FAST_PATH_PROBE.replace('"click" in sys.modules', '"yaml" in sys.modules')
-
 
 @pytest.fixture
 def repo(tmp_path) -> Path:
@@ -148,14 +142,9 @@ def test_malformed_entry_is_ignored(repo, env):
 
 def test_a_hit_imports_no_yaml(repo, tmp_path):
     """As Argo CD runs it: a fresh process answers an unchanged refresh without PyYAML."""
-    env = dict(os.environ, KDRENDER_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT),
-               ARGOCD_APP_PARAMETERS=json.dumps([{"name": "clusters", "array": [CLUSTER]}]))
-
     def probe():
-        res = subprocess.run([sys.executable, "-c", PROBE], cwd=repo, env=env, capture_output=True, text=True,
-                             timeout=60)
-        code, yaml_loaded, _, lines = res.stdout.split()
-        return int(code), yaml_loaded == "True", int(lines)
+        code, _, _, lines, _, loaded = generate_probe(repo, tmp_path / "cache", CLUSTER, watch=("yaml",))
+        return code, "yaml" in loaded, lines
 
     first, second = probe(), probe()
     assert first[0] == second[0] == 0 and first[2] == second[2] > 0
