@@ -37,17 +37,10 @@ def run(environ, cwd: str, out, err) -> int:
         return _render(environ, cwd, root, options, namespace, globs, out, err)
     out, err = _Tee(out, cache.MAX_OUTPUT, cache.abandon), _Tee(err, cache.MAX_OUTPUT, cache.abandon)
     with cache:  # records what the run reads
-        RECORDING.append(cache)
-        try:
-            code = _render(environ, cwd, root, options, namespace, globs, out, err)
-        finally:
-            RECORDING.clear()
+        code = _render(environ, cwd, root, options, namespace, globs, out, err)
     if code == 0 and out.parts is not None and err.parts is not None:
         cache.store("".join(out.parts), "".join(err.parts))
     return code
-
-
-RECORDING: list = []  # the output cache recording this run's reads, for render workers to stop
 
 
 class _Tee:

@@ -123,6 +123,7 @@ class OutputCache:
         self.touched: dict = {}  # repo-relative path -> fingerprint when first touched
         self._saved: dict = {}
         self._busy = False
+        self._fork_hook = False
         self.abandoned = False
 
     @classmethod
@@ -195,14 +196,18 @@ class OutputCache:
         self._saved = {(mod, name): getattr(mod, name) for mod, name in targets}
         for (mod, name), func in self._saved.items():
             setattr(mod, name, wrap(func))
+        if not self._fork_hook:  # a forked child (a render worker) does not record: see stop_recording
+            os.register_at_fork(after_in_child=self.stop_recording)
+            self._fork_hook = True
         return self
 
     def __exit__(self, *exc):
         self.stop_recording()
 
     def stop_recording(self) -> None:
-        """Put the file-system functions back (also in a forked render worker, which inherits them:
-        rendering works from the loaded model and reads nothing of the repo)."""
+        """Put the file-system functions back; also done in every child forked while recording (a
+        render worker of kdrender/stream.py, whose reads the parent would never see: rendering works
+        from the loaded model and reads nothing of the repo, see tests/test_stream.py)."""
         for (mod, name), func in self._saved.items():
             setattr(mod, name, func)
         self._saved = {}

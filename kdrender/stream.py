@@ -51,8 +51,8 @@ def _chunk(kind: str, start: int, stop: int) -> list:
 
     done = [(emitted, problems) for _, emitted, problems in
             rendered_clusters(_STATE["model"], _STATE["resolved"], start, stop, emit=lambda rc, objects: _emit(kind, rc, objects))]
-    folder = _STATE.get("folder")
-    if kind != "json" or folder is None or not _STATE.get("worker") or any(p for _, p in done):
+    folder = _STATE.get("folder")  # set for parallel json runs only, so only workers see it
+    if folder is None or any(p for _, p in done):
         return done
     data = "".join(text for (text, _), _ in done).encode("utf-8")
     path = os.path.join(folder, f"chunk-{start:09d}.json")
@@ -100,7 +100,7 @@ def rendered(model, kind: str, workers: int | None = None, folder=None):
             # the workers then share its pages instead of copying them when the collector runs
             gc.freeze()
             frozen = True
-            _STATE["folder"] = folder() if folder is not None and kind == "json" else None
+            _STATE["folder"] = folder() if folder is not None and kind == "json" else None  # before the fork
             chunks = _parallel(kind, count, workers)
         for chunk in chunks:
             for emitted, found in chunk:
@@ -115,19 +115,12 @@ def rendered(model, kind: str, workers: int | None = None, folder=None):
         raise UserError(sorted(problems), model)
 
 
-def _worker_setup() -> None:
-    """Workers die quietly when the pool ends them; an interrupt is the parent's to handle.  They
-    render from the model and read nothing of the repo, so they do not record what they read for
-    generate's output cache (the recording stays with the parent, which loaded everything)."""
+def _worker_signals() -> None:
+    """Workers die quietly when the pool ends them; an interrupt is the parent's to handle."""
     import signal
-    import sys
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _STATE["worker"] = True
-    generate = sys.modules.get("kdrender.generate")
-    for cache in getattr(generate, "RECORDING", ()):
-        cache.stop_recording()
 
 
 def _can_fork() -> bool:
@@ -142,7 +135,7 @@ def _parallel(kind: str, count: int, workers: int):
     ctx = multiprocessing.get_context("fork")
     starts = list(range(0, count, CHUNK))
     window = 2 * workers  # chunks in flight: bounded memory however many clusters
-    with ctx.Pool(workers, initializer=_worker_setup) as pool:
+    with ctx.Pool(workers, initializer=_worker_signals) as pool:
         pending = []
         for start in starts:
             pending.append(pool.apply_async(_chunk, (kind, start, start + CHUNK)))

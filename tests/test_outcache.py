@@ -177,3 +177,25 @@ def test_cluster_selection_does_not_walk_golden(repo, env, monkeypatch):
     monkeypatch.setattr(os, "scandir", lambda path=".": scanned.append(os.fspath(path)) or real(path))
     assert run(dict(env, ARGOCD_APP_PARAMETERS=json.dumps([{"name": "clusters", "array": [CLUSTER]}])), repo)[0] == 0
     assert scanned and not [p for p in scanned if "golden" in p]
+
+
+def test_a_child_forked_while_recording_does_not_record(repo, env):
+    """Render workers are forked while generate records its reads; the parent never sees a child's
+    notes, so the child puts the real file-system functions back (os.register_at_fork)."""
+    import builtins
+
+    real_open, real_stat = builtins.open, os.stat
+    cache = outcache.OutputCache.open(env, str(repo), str(repo))
+    with cache:
+        assert builtins.open is not real_open  # recording here
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report whether open is the real one again, and leave at once
+            os.write(write, b"1" if builtins.open is real_open and os.stat is real_stat else b"0")
+            os._exit(0)
+        os.close(write)
+        answer = os.read(read, 1)
+        os.waitpid(pid, 0)
+        assert builtins.open is not real_open  # the parent still records
+    assert answer == b"1"
+    assert builtins.open is real_open
