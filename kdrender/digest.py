@@ -13,6 +13,7 @@ except ImportError:  # pragma: no cover - Python 3.12+ (_sha2) or a build withou
         from _sha2 import sha256
     except ImportError:
         from hashlib import sha256
+
 __all__ = ["sha1", "sha256", "uuid5"]
 
 

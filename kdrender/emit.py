@@ -85,7 +85,7 @@ def yaml_stream(objects: list) -> str:
 _JSON = {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": False}
 LONG_VALUE = 16 * 1024  # ConfigMap values at least this long are encoded once per run
 _encoded: dict = {}  # long ConfigMap value -> its JSON text (at most _ENCODED_MAX of them)
-_ENCODED_MAX = 32
+_ENCODED_MAX = 8  # a repo's own ConfigMaps may hold 1 MiB values: what is kept stays bounded
 
 
 def _json_line(obj: dict) -> str:

@@ -34,5 +34,4 @@ class LazyPattern:
         return f"LazyPattern({self._args[0]!r})"
 
 
-
 lazy = LazyPattern  # NAME = lazy(r"...") at module level

@@ -17,6 +17,8 @@ four comparisons.  :func:`replace` makes a changed copy (through ``__init__``, l
 
 from __future__ import annotations
 
+import operator
+
 _MISSING = object()
 
 
@@ -109,8 +111,8 @@ def _build(cls, frozen: bool, order: bool):
                 return test(key(self), key(other)) if other.__class__ is self.__class__ else NotImplemented
             return method
 
-        methods.update(__lt__=compare(lambda a, b: a < b), __le__=compare(lambda a, b: a <= b),
-                       __gt__=compare(lambda a, b: a > b), __ge__=compare(lambda a, b: a >= b))
+        methods.update(__lt__=compare(operator.lt), __le__=compare(operator.le), __gt__=compare(operator.gt),
+                       __ge__=compare(operator.ge))
     for name, method in methods.items():
         if name not in cls.__dict__:
             if method is not None:
