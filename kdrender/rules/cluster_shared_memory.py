@@ -4,10 +4,11 @@
 version (``kdrender.kubernetesVersion``) must be 1.22 or newer.  KubeDirector's messages:
 "Specifying shared memory size for role (x) not allowed; feature disabled by global KubeDirector
 config.", "... requires K8s version >= 1.22.", "Shared memory size for role (x) is incorrectly
-defined." and "... should be greater than zero."
+defined." and "... should be greater than zero."  It may be at most 2^63-1 bytes (the emptyDir's
+``sizeLimit``).
 """
 
-from ..k8s import parse_quantity
+from ..quantity import beyond, parse_quantity
 
 ID = "shared-memory"
 TARGET = "cluster"
@@ -31,3 +32,5 @@ def check(ctx):
             yield path, f"Shared memory size for role ({rid}) is incorrectly defined."
         elif size <= 0:
             yield path, f"Shared memory size for role ({rid}) should be greater than zero."
+        elif too_big := beyond(role["sharedMemory"], "bytes"):
+            yield path, too_big
