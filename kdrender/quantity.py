@@ -147,11 +147,20 @@ def canonical_form(q: Quantity) -> str:
     return ("-" if sign else "") + mantissa + suffix
 
 
-def canonical(value) -> str:
-    """What the API server stores for the quantity ``value``; the text itself if it is no quantity."""
+_MILLI = Decimal("1e-3")
+
+
+def canonical(value, resource_list: bool = False) -> str:
+    """What the API server stores for the quantity ``value``; the text itself if it is no quantity.
+
+    ``resource_list``: a value of a ResourceList (container ``limits``/``requests``, a claim's
+    ``resources.requests``), which the API server's defaulting rounds up to milli-units first
+    (``SetDefaults_ResourceList``: ``500u`` is stored ``1m``, ``1e-9`` is ``1e-3``), keeping the format."""
     q = parse(value)
     if q is None:
         return value if isinstance(value, str) else str(value)
+    if resource_list and q.value.as_tuple().exponent < -3:
+        q = Quantity(q.value.quantize(_MILLI, rounding=ROUND_UP, context=_EXACT), q.format, q.capped)
     return canonical_form(q)
 
 
@@ -212,6 +221,14 @@ def beyond(value, kind: str) -> str | None:
         largest, what = LARGEST[kind]
         return f"{_show(value)} is more than Kubernetes can count: the most is {largest} ({what})"
     return None
+
+
+def fractional_bytes(value) -> str | None:
+    """Why ``value``, counted in bytes, is refused when it is not a whole number of bytes (the API
+    server warns "fractional byte value ... is invalid, must be an integer"); None when it is whole."""
+    if not not_whole(value):
+        return None
+    return f"{_show(value)} is not a whole number of bytes (the API server calls it invalid)"
 
 
 def not_whole(value) -> bool:

@@ -90,6 +90,18 @@ def test_edges(text, expected):
     assert canonical(text) == expected
 
 
+@pytest.mark.parametrize("text, stored", [
+    ("500u", "1m"), ("1n", "1m"), ("0.0000000001", "1m"), ("1e-9", "1e-3"), ("10e-6", "1e-3"), ("1.0001", "1001m"),
+    ("1000000n", "1m"), ("0.5", "500m"), ("1.5Gi", "1536Mi"), ("8Ei", "9223372036854775807"), ("0.001Ti", "1099511627776m"),
+    ("1e5000", "100e4998"), ("0", "0"),
+])
+def test_resource_lists_are_rounded_up_to_milli_units(text, stored):
+    """The API server's defaulting rounds every ResourceList value up to milli-units (checked against
+    kube-apiserver 1.36 by tests/e2e/test_quantities_apiserver.py), and keeps the format."""
+    assert canonical(text, resource_list=True) == stored
+    assert canonical(stored, resource_list=True) == stored
+
+
 @pytest.mark.parametrize("text", ["", "lots", "1e", "1.5.5", "Ki", "1 Ki", "1ki", "1e2147483648", "0x10", "1e1.5"])
 def test_not_quantities(text):
     assert parse(text) is None
@@ -310,10 +322,10 @@ def test_conformance_app_quantities_are_canonical(version):
 
 CLUSTER = edit(
     CLUSTER_YAML,
-    ('requests: {cpu: "1", memory: 1Gi}', "requests: {cpu: 0.5, memory: 1024Mi, ephemeral-storage: 1000M}"),
+    ('requests: {cpu: "1", memory: 1Gi}', "requests: {cpu: 500u, memory: 1024Mi, ephemeral-storage: 1000M}"),
     ('limits: {cpu: "1", memory: 1Gi}\n  - id: worker',
      'limits: {cpu: "1000m", memory: "1.5Gi", ephemeral-storage: 1e9, nvidia.com/gpu: 2}\n'
-     "    storage: {size: 0.001Ti}\n    sharedMemory: 1048576Ki\n"
+     "    storage: {size: 0.5Ti}\n    sharedMemory: 1048576Ki\n"
      "    blockStorage: {storageClassName: fast, pathPrefix: /dev/xvd, numDevices: 1, size: 2048Mi}\n  - id: worker"),
     ('    members: 2\n    resources:\n      limits: {cpu: "1", memory: 1Gi}',
      '    members: 2\n    resources:\n      limits: {cpu: "12000m", memory: 2, cpu-ish.example.com/x: "3"}'),
@@ -326,10 +338,9 @@ def test_every_rendered_quantity_is_canonical(tmp_path):
     assert found == {
         ("controller", "limits.cpu"): "1", ("controller", "limits.memory"): "1536Mi",
         ("controller", "limits.ephemeral-storage"): "1e9", ("controller", "limits.nvidia.com/gpu"): "2",
-        ("controller", "requests.cpu"): "500m", ("controller", "requests.memory"): "1Gi",
+        ("controller", "requests.cpu"): "1m", ("controller", "requests.memory"): "1Gi",  # a ResourceList: milli
         ("controller", "requests.ephemeral-storage"): "1G",
-        # 0.001 * 2^40 bytes is not a whole number: written in decimal, exactly, as Go does
-        ("controller", "claim.p"): "1099511627776m", ("controller", "claim.b0"): "2Gi",
+        ("controller", "claim.p"): "512Gi", ("controller", "claim.b0"): "2Gi",
         ("controller", "emptyDir.shmem"): "1Gi",
         ("controller", "emptyDir.tmpfs-tmp"): "20Gi", ("controller", "emptyDir.tmpfs-run"): "20Gi",
         ("controller", "emptyDir.tmpfs-run-lock"): "20Gi",

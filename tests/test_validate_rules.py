@@ -197,6 +197,13 @@ CLUSTER_FAILS = [
                     ('limits: {cpu: "1", memory: 1Gi}\n  - id: worker', 'limits: {cpu: "1", memory: 1Gi, nvidia.com/gpu: 2}\n  - id: worker')], None,
      'clusters/web1.yaml:10:18: spec.roles[0].resources.requests["nvidia.com/gpu"]: request 1 must equal the '
      "nvidia.com/gpu limit 2 (Kubernetes does not overcommit it)"),
+    ("quantities", [('    members: 2\n    resources:\n      limits: {cpu: "1", memory: 1Gi}',
+                     '    members: 2\n    resources:\n      limits: {cpu: "1", memory: 1Gi, ephemeral-storage: 0.5}')], None,
+     "clusters/web1.yaml:15:39: spec.roles[1].resources.limits.ephemeral-storage: '0.5' is not a whole number of "
+     "bytes (the API server calls it invalid)"),
+    ("storage", [after(C_ROLE, "    storage: {size: 1500m}\n")], None,
+     "clusters/web1.yaml:9:15: spec.roles[0].storage.size: '1500m' is not a whole number of bytes (the API server "
+     "calls it invalid)"),
     ("storage", [after(C_ROLE, "    storage: {size: 9Ei}\n")], None,
      "clusters/web1.yaml:9:15: spec.roles[0].storage.size: '9Ei' is more than Kubernetes can count: the most is 9223372036854775807 (2^63-1 bytes)"),
     ("shared-memory", [after(C_ROLE, "    sharedMemory: 10000P\n")], None,

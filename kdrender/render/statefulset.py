@@ -44,12 +44,12 @@ def init_script(dirs: list) -> str:
 
 
 def resources(role) -> dict:
-    """The role's limits and requests, each quantity in the API server's canonical form."""
+    """The role's limits and requests, each quantity as the API server stores it (canonical form)."""
     res = role.spec["resources"]
     out = {}
     for kind in ("limits", "requests"):
         if res.get(kind):
-            out[kind] = {k: canonical(v) for k, v in res[kind].items()}
+            out[kind] = {k: canonical(v, resource_list=True) for k, v in res[kind].items()}
     return out
 
 
@@ -161,7 +161,7 @@ def claim_templates(role) -> list:
     templates = []
     storage = role.spec.get("storage")
     if storage:
-        spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": canonical(storage["size"])}},
+        spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": canonical(storage["size"], resource_list=True)}},
                 "volumeMode": "Filesystem"}
         if storage.get("storageClassName"):
             spec["storageClassName"] = storage["storageClassName"]
@@ -169,7 +169,7 @@ def claim_templates(role) -> list:
                           "status": dict(CLAIM_STATUS)})
     block = role.spec.get("blockStorage")
     if block:
-        size = canonical(block.get("size") or "1Gi")
+        size = canonical(block.get("size") or "1Gi", resource_list=True)
         for k in range(block["numDevices"]):
             templates.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": f"b{k}"},
                               "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}},

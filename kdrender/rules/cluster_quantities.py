@@ -2,7 +2,8 @@
 
 Each value must be a quantity (like 2, 500m, 4Gi), not negative, and at most 2^63-1 in the unit
 Kubernetes counts it in: millicores for cpu (9223372036854775807m), bytes for memory and
-ephemeral-storage, units for anything else.  Beyond that the API server stores another value
+ephemeral-storage (a whole number of them: the API server calls ``memory: 1.5`` invalid), units
+for anything else.  Beyond that the API server stores another value
 (``8Ei`` is capped to 9223372036854775807, ``1000E`` is written ``1``) or spends minutes on the
 digits (``1e999999999``), and no node can ever run the pod.  An extended resource (``nvidia.com/gpu``)
 is counted in whole units; Kubernetes does not overcommit it or huge pages (``hugepages-2Mi``): a
@@ -10,7 +11,7 @@ request must equal its limit, and needs one.  The API server refuses a pod whose
 ("must be less than or equal to ... limit"); kdrender reports each of these at the cluster file instead.
 """
 
-from ..quantity import beyond, canonical, extended, not_whole, parse_quantity, unit
+from ..quantity import beyond, canonical, extended, fractional_bytes, not_whole, parse_quantity, unit
 
 ID = "quantities"
 TARGET = "cluster"
@@ -63,4 +64,6 @@ def _problem(name, value) -> str | None:
         return too_big
     if extended(name) and not_whole(value):
         return f"{value!r} must be a whole number: Kubernetes counts {name} in whole units"
+    if unit(name) == "bytes":
+        return fractional_bytes(value)
     return None

@@ -1,11 +1,11 @@
-"""storage: storage sizes must be quantities greater than zero, and at most 2^63-1 bytes.
+"""storage: storage sizes must be quantities greater than zero: whole bytes, at most 2^63-1 of them.
 
 KubeDirector: "Storage size for role (x) is incorrectly defined." and "Storage size for role
 (x) should be greater than zero."  The same applies to ``blockStorage.size``.  A size beyond
 9223372036854775807 bytes is one the API server stores differently (``8Ei``) or no volume has.
 """
 
-from ..quantity import beyond, parse_quantity
+from ..quantity import beyond, fractional_bytes, parse_quantity
 
 ID = "storage"
 TARGET = "cluster"
@@ -24,5 +24,5 @@ def check(ctx):
                 yield path, f"Storage size for role ({rid}) is incorrectly defined."
             elif size <= 0:
                 yield path, f"Storage size for role ({rid}) should be greater than zero."
-            elif too_big := beyond(storage["size"], "bytes"):
-                yield path, too_big
+            elif problem := beyond(storage["size"], "bytes") or fractional_bytes(storage["size"]):
+                yield path, problem

@@ -26,13 +26,14 @@ if not KUBECONFIG:
     pytest.skip("set KDRENDER_E2E_KUBECONFIG to run against a real API server", allow_module_level=True)
 
 # (cpu, memory) of one role each; limits and requests alike
+# (sub-milli cpu is stored rounded up to 1m: the API server's defaulting of every ResourceList)
 RESOURCES = [
     ("0.5", "1024Mi"), ("1000m", "1000M"), ("0.1", "1.5Gi"), ("100m", "1Ki"), ("12000m", "1024"), ("1e3", "1e3"),
-    ("2e-3", "0.001Ti"), ("1.5", "2048Ki"), ("500u", 2), ("1n", "1e9"), ("0.0000000001", "9223372036854775807"),
-    (0.5, "7Ei"), (2, "1.5"), ("+1", "+1Gi"), ("1.", "1.Mi"), ("1.500", "1.500"), ("9223372036854775807m", "500m"),
-    ("1e-5000", "4096Mi"), ("10e2", "0.5Gi"), (1.5e3, 1e-05),
+    ("2e-3", "0.5Ti"), ("1.5", "2048Ki"), ("500u", 2), ("1n", "1e9"), ("0.0000000001", "9223372036854775807"),
+    (0.5, "7Ei"), (2, "1.5k"), ("+1", "+1Gi"), ("1.", "1.Mi"), ("1.500", "1.500M"), ("9223372036854775807m", "1000000000m"),
+    ("1e-5000", "4096Mi"), ("10e2", "0.5Gi"), (1.5e3, 1.5e6), ("1.0001", "2.5e3"), ("1000000n", "1e-0"),
 ]
-STORAGE = ["1.5Gi", "1024Mi", "1000M", "10e9", "0.001Ti", "+20Gi"]
+STORAGE = ["1.5Gi", "1024Mi", "1000M", "10e9", "0.5Ti", "+20Gi", "1000Mi"]
 SHARED_MEMORY = ["1024Mi", "0.5Gi", "1e6", "1.500G"]
 
 
