@@ -161,8 +161,8 @@ def claim_templates(role) -> list:
     templates = []
     storage = role.spec.get("storage")
     if storage:
-        spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": canonical(storage["size"], resource_list=True)}},
-                "volumeMode": "Filesystem"}
+        size = canonical(storage["size"], resource_list=True)
+        spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}, "volumeMode": "Filesystem"}
         if storage.get("storageClassName"):
             spec["storageClassName"] = storage["storageClassName"]
         templates.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "p"}, "spec": spec,

@@ -3,7 +3,8 @@
 Opt-in: set ``KDRENDER_E2E_KUBECONFIG`` to a kubeconfig (and ``KDRENDER_E2E_KUBECTL`` to kubectl
 when it is not on PATH).  The test creates a namespace, server-side dry-runs StatefulSets
 rendered from a cluster full of tricky quantities (``kubectl apply --dry-run=server -o json``),
-compares every quantity field the API server returns with the bundle, and deletes the namespace.
+compares every quantity field the API server returns with the bundle (resources of every
+container, claim template sizes, emptyDir sizeLimits), and deletes the namespace.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ RESOURCES = [
 ]
 STORAGE = ["1.5Gi", "1024Mi", "1000M", "10e9", "0.5Ti", "+20Gi", "1000Mi"]
 SHARED_MEMORY = ["1024Mi", "0.5Gi", "1e6", "1.500G"]
+BLOCK_STORAGE = ["2048Mi", "1e9", "0.25Ti"]
 
 
 def quoted(value) -> str:
@@ -56,6 +58,9 @@ def repo_files() -> dict:
             roles += f"    storage: {{size: {quoted(STORAGE[i])}, storageClassName: standard}}\n"
         if i < len(SHARED_MEMORY):
             roles += f"    sharedMemory: {quoted(SHARED_MEMORY[i])}\n"
+        if i < len(BLOCK_STORAGE):
+            roles += (f"    blockStorage: {{size: {quoted(BLOCK_STORAGE[i])}, storageClassName: fast, "
+                      "pathPrefix: /dev/xvd, numDevices: 1}\n")
     cluster = ("apiVersion: kubedirector.hpe.com/v1beta1\nkind: KubeDirectorCluster\nmetadata: {name: q1}\n"
                "spec:\n  app: q\n  roles:\n" + roles)
     return {"catalog/q.yaml": app, "clusters/q1.yaml": cluster,
@@ -124,7 +129,7 @@ def test_the_api_server_stores_every_quantity_as_rendered(namespace, statefulset
         assert theirs == mine, item["metadata"]["name"]
         assert all(canonical(text) == text for text in mine.values())
         compared += len(mine)
-    assert compared >= len(RESOURCES) * 6 + len(STORAGE) + len(SHARED_MEMORY)
+    assert compared >= len(RESOURCES) * 6 + len(STORAGE) + len(SHARED_MEMORY) + len(BLOCK_STORAGE)
 
 
 def test_the_inputs_as_written_would_be_stored_differently(namespace, statefulsets):
