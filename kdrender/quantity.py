@@ -9,12 +9,13 @@ below 1024 or when the value is not a whole number; decimal exponents are multip
 below 1, ``1.5`` is ``1500m``, ``1e4`` is ``10e3``).  A DecimalSI exponent beyond 18 has no suffix,
 and Go writes none (``1000E`` is written ``1``).
 
-kdrender writes every quantity it renders in canonical form (``canonical``): what a bundle holds is
-what the API server stores, so Argo CD never sees a StatefulSet drift.  It refuses (``beyond``)
-what no node can have: more than 2^63-1 in the unit the scheduler counts (millicores for cpu,
-bytes for memory and storage, whole units for extended resources, which must be whole numbers).
-Exponents are bounded first: one the API server would have to expand into a billion digits is
-"not a quantity" here beyond 32 bits, and beyond the cap otherwise, never computed digit by digit.
+kdrender writes every quantity it renders as the API server stores it (``canonical``; values of
+a ResourceList, i.e. requests, limits and claim sizes, rounded up to milli-units first, as the API
+server's defaulting does): what a bundle holds is what the cluster stores, so Argo CD never sees a
+StatefulSet drift.  The rules refuse (``beyond``) what no node can have: more than 2^63-1 in the
+unit the scheduler counts (millicores for cpu, bytes for memory and storage, whole units for
+extended resources).  Nothing is expanded digit by digit: an exponent beyond 32 bits is not a
+quantity, and ``1e999999999`` (which costs the API server minutes) is a short Decimal here.
 """
 
 from __future__ import annotations

@@ -212,6 +212,18 @@ def test_canonical_form_is_canonical(text):
 
 
 @given(quantities())
+def test_resource_lists_round_up_to_milli_units(text):
+    value, fmt = oracle(text)
+    assume(not (fmt == DECIMAL_SI and abs(value) >= 10**21))
+    stored = canonical(text, resource_list=True)
+    assert canonical(stored, resource_list=True) == stored
+    milli = Fraction(math.ceil(abs(value) * 1000), 1000)  # away from zero, as Go's RoundUp(-3)
+    assert Fraction(parse(stored).value) == (-milli if value < 0 else milli)
+    if milli == abs(value):
+        assert stored == canonical(text)
+
+
+@given(quantities())
 def test_scaled_values_round_up(text):
     value, _ = oracle(text)
     for scale in (0, -3):
