@@ -145,3 +145,36 @@ def test_the_inputs_as_written_would_be_stored_differently(namespace, statefulse
     limits = next(c for c in json.loads(applied.stdout)["spec"]["template"]["spec"]["containers"]
                   if c["name"] == "app")["resources"]["limits"]
     assert limits == {"cpu": canonical(cpu), "memory": canonical(memory)} != {"cpu": cpu, "memory": memory}
+
+
+
+def test_rendering_canonical_over_the_stored_spelling_changes_nothing(namespace, statefulsets):
+    """README "Upgrading": a StatefulSet applied from a bundle written before (``cpu: 0.5``,
+    ``memory: 1024Mi`` as written) is not changed by the canonical bundle: the API server stored
+    these values canonical already (``kubectl diff`` finds nothing to change), while a spelling it
+    keeps as written (``1.500``) does change."""
+    sts = json.loads(json.dumps(statefulsets[0]))
+    sts["metadata"]["namespace"] = namespace
+    sts["spec"]["replicas"] = 0  # no pods, whether or not a controller runs
+
+    def spelled(cpu, memory) -> dict:
+        old = json.loads(json.dumps(sts))
+        for container in old["spec"]["template"]["spec"]["containers"] + old["spec"]["template"]["spec"].get(
+                "initContainers", []):
+            res = {"cpu": cpu, "memory": memory, "ephemeral-storage": memory}
+            container["resources"] = {"limits": dict(res), "requests": dict(res)}
+        return old
+
+    def server_side(verb: str, obj: dict) -> subprocess.CompletedProcess:
+        return kubectl(verb, "--server-side", "--field-manager=kdrender-e2e", "-f", "-", stdin=json.dumps(obj))
+
+    assert quantities(spelled(*RESOURCES[0])) != quantities(sts)
+    for (cpu, memory), changes in ((RESOURCES[0], False), (("1.500", "+1Gi"), True)):
+        old, new = spelled(cpu, memory), spelled(canonical(cpu, True), canonical(memory, True))
+        assert quantities(old) != quantities(new)
+        applied = server_side("apply", old)
+        assert applied.returncode == 0, applied.stderr
+        diff = server_side("diff", new)
+        assert diff.returncode == (1 if changes else 0), diff.stdout + diff.stderr
+        assert (canonical(cpu) in diff.stdout) == changes
+    kubectl("delete", "statefulset", sts["metadata"]["name"], "-n", namespace, "--wait=false")
