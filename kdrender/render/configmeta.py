@@ -28,9 +28,9 @@ import os
 
 from .. import inpod
 from ..digest import sha256
-from ..quantity import quantity_value
 from ..lazyre import lazy
 from ..names import LISTED_SHARDS, configmap_names, ready_service_name, shard_name
+from ..quantity import quantity_value
 from .common import metadata, with_wave
 
 CONFIGMETA_DIR = "/etc/kd/configmeta"
