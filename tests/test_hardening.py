@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,8 @@ import pytest
 from hostile import run_kdrender, write_case
 from kdrender import budget as budget_module
 from kdrender.budget import LIMITS, Budget
-from kdrender.k8s import QUANTITY_MAX, parse_quantity
 from kdrender.load import load_repo, parse_json, parse_yaml, scalar_problem
+from kdrender.quantity import QUANTITY_MAX, parse_quantity
 from kdrender.validate import validate_repo
 
 SCHEMAS = Path(budget_module.__file__).parent / "schemas"
@@ -251,9 +252,11 @@ def test_keys_are_not_rewritten_but_reported_as_non_strings():
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("1e999999999", QUANTITY_MAX), ("1e5000", QUANTITY_MAX), ("-1e5000", -QUANTITY_MAX),
-    ("9223372036854775808", QUANTITY_MAX), ("1e-999999999", parse_quantity("1e-9")), ("0e999999999", 0),
-    ("1e2147483647", QUANTITY_MAX), ("1e2147483648", None), ("1e-2147483649", None), ("1.5Gi", 1.5 * 2**30),
+    # only BinarySI is capped at 2^63-1; decimal values are kept (and refused by the rules, not computed)
+    ("1e999999999", Decimal("1e999999999")), ("1e5000", Decimal("1e5000")), ("-1e5000", Decimal("-1e5000")),
+    ("9223372036854775808", Decimal(2**63)), ("8Ei", QUANTITY_MAX), ("-9Ei", -QUANTITY_MAX),
+    ("1e-999999999", parse_quantity("1e-9")), ("0e999999999", 0),
+    ("1e2147483647", Decimal("1e2147483647")), ("1e2147483648", None), ("1e-2147483649", None), ("1.5Gi", 1.5 * 2**30),
 ])
 def test_quantities_are_bounded_like_the_api_server(text, expected):
     assert parse_quantity(text) == expected

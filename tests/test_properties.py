@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kdrender.emit import to_yaml, yaml_stream
-from kdrender.k8s import dns1123_label, parse_quantity, quantity_value
+from kdrender.k8s import dns1123_label
 from kdrender.names import SUFFIX_ALPHABET, mung, port_name, is_iana_svc_name, suffix
+from kdrender.quantity import parse_quantity, quantity_value
 
 NAME_CHARS = string.ascii_letters + string.digits + "-._"
 

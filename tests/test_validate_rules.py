@@ -76,6 +76,11 @@ APP_FAILS = [
     ("role-image", [("  defaultImageRepoTag: docker.io/library/nginx:1.25\n", "")],
      'catalog/web.yaml:18:5: spec.roles[0]: '
      'Role(controller) has no specified image, and no top-level default image is specified.'),
+    ("app-quantities", [after(WORKER, "    minResources: {cpu: 1e5000}\n")],
+     "catalog/web.yaml:23:20: spec.roles[1].minResources.cpu: '1e5000' is more than Kubernetes can count: the most is 9223372036854775807m "
+     "(2^63-1 millicores)"),
+    ("app-quantities", [after(WORKER, "    minStorage: {size: 8Ei}\n")],
+     "catalog/web.yaml:23:18: spec.roles[1].minStorage.size: '8Ei' is more than Kubernetes can count: the most is 9223372036854775807 (2^63-1 bytes)"),
     ("min-storage-size", [after(WORKER, "    minStorage: {size: lots}\n")],
      'catalog/web.yaml:23:18: spec.roles[1].minStorage.size: Minimum storage size for role (worker) is incorrectly defined.'),
     ("tty-stdin", [after(CONTROLLER, "    containerSpec: {tty: true}\n")],
@@ -174,6 +179,35 @@ CLUSTER_FAILS = [
      "to the cpu limit 1"),
     ("quantities", [('requests: {cpu: "1"', 'requests: {cpu: "-1"')], None,
      "clusters/web1.yaml:10:18: spec.roles[0].resources.requests.cpu: '-1' must not be negative"),
+    ("quantities", [('requests: {cpu: "1"', 'requests: {cpu: "1e999999999"')], None,
+     "clusters/web1.yaml:10:18: spec.roles[0].resources.requests.cpu: '1e999999999' is more than Kubernetes can count: the most is "
+     "9223372036854775807m (2^63-1 millicores)"),
+    ("quantities", [('limits: {cpu: "1", memory: 1Gi}\n  - id: worker', 'limits: {cpu: "1", memory: 8Ei}\n  - id: worker'),
+                    ("requests: {cpu: \"1\", memory: 1Gi}", "requests: {cpu: \"1\"}")], None,
+     "clusters/web1.yaml:11:26: spec.roles[0].resources.limits.memory: '8Ei' is more than Kubernetes can count: the most is 9223372036854775807 "
+     "(2^63-1 bytes)"),
+    ("quantities", [('requests: {cpu: "1"', 'requests: {nvidia.com/gpu: "0.5", cpu: "1"'),
+                    ('limits: {cpu: "1", memory: 1Gi}\n  - id: worker', 'limits: {cpu: "1", memory: 1Gi, nvidia.com/gpu: 1}\n  - id: worker')], None,
+     'clusters/web1.yaml:10:18: spec.roles[0].resources.requests["nvidia.com/gpu"]: \'0.5\' must be a whole number: '
+     "Kubernetes counts nvidia.com/gpu in whole units"),
+    ("quantities", [('requests: {cpu: "1"', 'requests: {nvidia.com/gpu: 1, cpu: "1"')], None,
+     'clusters/web1.yaml:10:18: spec.roles[0].resources.requests["nvidia.com/gpu"]: nvidia.com/gpu needs a limit '
+     "too: Kubernetes does not overcommit it"),
+    ("quantities", [('requests: {cpu: "1"', 'requests: {nvidia.com/gpu: 1, cpu: "1"'),
+                    ('limits: {cpu: "1", memory: 1Gi}\n  - id: worker', 'limits: {cpu: "1", memory: 1Gi, nvidia.com/gpu: 2}\n  - id: worker')], None,
+     'clusters/web1.yaml:10:18: spec.roles[0].resources.requests["nvidia.com/gpu"]: request 1 must equal the '
+     "nvidia.com/gpu limit 2 (Kubernetes does not overcommit it)"),
+    ("quantities", [('    members: 2\n    resources:\n      limits: {cpu: "1", memory: 1Gi}',
+                     '    members: 2\n    resources:\n      limits: {cpu: "1", memory: 1Gi, ephemeral-storage: 0.5}')], None,
+     "clusters/web1.yaml:15:39: spec.roles[1].resources.limits.ephemeral-storage: '0.5' is not a whole number of "
+     "bytes (the API server calls it invalid)"),
+    ("storage", [after(C_ROLE, "    storage: {size: 1500m}\n")], None,
+     "clusters/web1.yaml:9:15: spec.roles[0].storage.size: '1500m' is not a whole number of bytes (the API server "
+     "calls it invalid)"),
+    ("storage", [after(C_ROLE, "    storage: {size: 9Ei}\n")], None,
+     "clusters/web1.yaml:9:15: spec.roles[0].storage.size: '9Ei' is more than Kubernetes can count: the most is 9223372036854775807 (2^63-1 bytes)"),
+    ("shared-memory", [after(C_ROLE, "    sharedMemory: 10000P\n")], None,
+     "clusters/web1.yaml:9:5: spec.roles[0].sharedMemory: '10000P' is more than Kubernetes can count: the most is 9223372036854775807 (2^63-1 bytes)"),
     ("storage", [after(C_ROLE, "    storage: {size: lots}\n")], None,
      "clusters/web1.yaml:9:15: spec.roles[0].storage.size: Storage size for role (controller) is incorrectly defined."),
     ("storage", [after(C_ROLE, '    storage: {size: "0"}\n')], None,

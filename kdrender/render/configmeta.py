@@ -28,9 +28,9 @@ import os
 
 from .. import inpod
 from ..digest import sha256
-from ..k8s import quantity_value, parse_quantity
 from ..lazyre import lazy
 from ..names import LISTED_SHARDS, configmap_names, ready_service_name, shard_name
+from ..quantity import quantity_value
 from .common import metadata, with_wave
 
 CONFIGMETA_DIR = "/etc/kd/configmeta"
@@ -72,9 +72,9 @@ def _ref(*path) -> dict:
 
 
 def _flavor(role) -> dict:
+    """KubeDirector's ``limits.memory.Value()/1048576`` and ``limits.cpu.Value()`` (both rounded up)."""
     limits = role.spec["resources"]["limits"]
-    memory = parse_quantity(limits.get("memory")) or 0
-    return {"storage": "n/a", "name": "n/a", "memory": str(int(memory) // 1048576),
+    return {"storage": "n/a", "name": "n/a", "memory": str(quantity_value(limits.get("memory")) // 1048576),
             "description": "n/a", "cores": str(quantity_value(limits.get("cpu")))}
 
 

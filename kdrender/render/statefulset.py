@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..k8s import parse_quantity, quantity_string
+from ..quantity import canonical, parse_quantity
 from .common import metadata, pod_labels, role_labels, selector_labels, with_wave
 from .configmeta import agent_volumes, uses_agent
 from .production import pod_fields
@@ -44,11 +44,12 @@ def init_script(dirs: list) -> str:
 
 
 def resources(role) -> dict:
+    """The role's limits and requests, each quantity as the API server stores it (canonical form)."""
     res = role.spec["resources"]
     out = {}
     for kind in ("limits", "requests"):
         if res.get(kind):
-            out[kind] = {k: quantity_string(v) for k, v in res[kind].items()}
+            out[kind] = {k: canonical(v, resource_list=True) for k, v in res[kind].items()}
     return out
 
 
@@ -133,7 +134,7 @@ def volumes_and_mounts(rc, role, config, agent: bool) -> tuple[list, list, list]
         mounts.append({"name": name, "mountPath": projection["mountPath"], "readOnly": read_only})
     if role.spec.get("sharedMemory"):
         volumes.append({"name": "shmem", "emptyDir": {"medium": "Memory",
-                                                      "sizeLimit": quantity_string(role.spec["sharedMemory"])}})
+                                                      "sizeLimit": canonical(role.spec["sharedMemory"])}})
         mounts.append({"name": "shmem", "mountPath": "/dev/shm"})
     if rc.app.spec.get("systemdRequired") and not config.get("nativeSystemdSupport"):
         volumes.append({"name": "cgroupfs", "hostPath": {"path": "/sys/fs/cgroup", "type": ""}})
@@ -160,15 +161,15 @@ def claim_templates(role) -> list:
     templates = []
     storage = role.spec.get("storage")
     if storage:
-        spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": quantity_string(storage["size"])}},
-                "volumeMode": "Filesystem"}
+        size = canonical(storage["size"], resource_list=True)
+        spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}, "volumeMode": "Filesystem"}
         if storage.get("storageClassName"):
             spec["storageClassName"] = storage["storageClassName"]
         templates.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "p"}, "spec": spec,
                           "status": dict(CLAIM_STATUS)})
     block = role.spec.get("blockStorage")
     if block:
-        size = quantity_string(block.get("size") or "1Gi")
+        size = canonical(block.get("size") or "1Gi", resource_list=True)
         for k in range(block["numDevices"]):
             templates.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": f"b{k}"},
                               "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}},

@@ -69,6 +69,7 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
     app_dashboard_scheme,
     app_min_storage,
     app_package_http,
+    app_quantities,
     app_role_image,
     app_tty_stdin,
     app_unique_ids,
@@ -102,7 +103,8 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
 )
 
 RULES = [
-    app_unique_ids, app_config_refs, app_role_image, app_min_storage, app_tty_stdin, app_dashboard_scheme,
+    app_unique_ids, app_config_refs, app_role_image, app_min_storage, app_quantities, app_tty_stdin,
+    app_dashboard_scheme,
     cluster_name, cluster_app_exists, cluster_roles, cluster_cardinality, cluster_labels, cluster_quantities,
     cluster_min_resources, cluster_storage, cluster_min_storage, cluster_shared_memory, cluster_secrets,
     cluster_secret_keys, cluster_encrypted_keys, cluster_env_names, cluster_volume_projections, cluster_file_mode,

@@ -3,7 +3,7 @@
 KubeDirector: "Minimum storage size for role (x) is incorrectly defined."
 """
 
-from ..k8s import parse_quantity
+from ..quantity import parse_quantity
 
 ID = "min-storage-size"
 TARGET = "app"

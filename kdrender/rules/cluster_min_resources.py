@@ -5,7 +5,7 @@ as 0.  KubeDirector: ``Specified resource("k") value("v") for role("r") is inval
 value must be "m".``
 """
 
-from ..k8s import parse_quantity, quantity_value
+from ..quantity import parse_quantity, quantity_value
 
 ID = "min-resources"
 TARGET = "cluster"

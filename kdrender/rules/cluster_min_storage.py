@@ -4,7 +4,7 @@ Storage may be left out only when ``ephemeralModeSupported`` is true.  KubeDirec
 ``Specified persistent storage size("s") for role("r") is invalid. Minimum size must be "m".``
 """
 
-from ..k8s import parse_quantity
+from ..quantity import parse_quantity
 
 ID = "min-storage"
 TARGET = "cluster"

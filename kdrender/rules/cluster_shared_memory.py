@@ -4,10 +4,11 @@
 version (``kdrender.kubernetesVersion``) must be 1.22 or newer.  KubeDirector's messages:
 "Specifying shared memory size for role (x) not allowed; feature disabled by global KubeDirector
 config.", "... requires K8s version >= 1.22.", "Shared memory size for role (x) is incorrectly
-defined." and "... should be greater than zero."
+defined." and "... should be greater than zero."  It must be a whole number of bytes, at most 2^63-1 (the
+emptyDir's ``sizeLimit``).
 """
 
-from ..k8s import parse_quantity
+from ..quantity import beyond, fractional_bytes, parse_quantity
 
 ID = "shared-memory"
 TARGET = "cluster"
@@ -31,3 +32,5 @@ def check(ctx):
             yield path, f"Shared memory size for role ({rid}) is incorrectly defined."
         elif size <= 0:
             yield path, f"Shared memory size for role ({rid}) should be greater than zero."
+        elif problem := beyond(role["sharedMemory"], "bytes") or fractional_bytes(role["sharedMemory"]):
+            yield path, problem

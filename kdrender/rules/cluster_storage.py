@@ -1,10 +1,11 @@
-"""storage: storage sizes must be quantities greater than zero.
+"""storage: storage sizes must be quantities greater than zero: whole bytes, at most 2^63-1 of them.
 
 KubeDirector: "Storage size for role (x) is incorrectly defined." and "Storage size for role
-(x) should be greater than zero."  The same applies to ``blockStorage.size``.
+(x) should be greater than zero."  The same applies to ``blockStorage.size``.  A size beyond
+9223372036854775807 bytes is one the API server stores differently (``8Ei``) or no volume has.
 """
 
-from ..k8s import parse_quantity
+from ..quantity import beyond, fractional_bytes, parse_quantity
 
 ID = "storage"
 TARGET = "cluster"
@@ -23,3 +24,5 @@ def check(ctx):
                 yield path, f"Storage size for role ({rid}) is incorrectly defined."
             elif size <= 0:
                 yield path, f"Storage size for role ({rid}) should be greater than zero."
+            elif problem := beyond(storage["size"], "bytes") or fractional_bytes(storage["size"]):
+                yield path, problem

@@ -153,7 +153,7 @@ def _service_line(service: dict | None, sid: str) -> str:
 
 def _role(app_spec: dict, app_role: dict, members: int | None) -> dict:
     from ..cardinality import parse_cardinality
-    from ..k8s import parse_quantity
+    from ..quantity import parse_quantity
     from ..resolve import persist_dirs
 
     minimum, scale_out = parse_cardinality(app_role["cardinality"])
