@@ -14,8 +14,8 @@ Both are mounted without ``subPath`` so kubelet refreshes them in running pods; 
 restart for membership changes.  Every ConfigMap stays under 1 MiB: a large configmeta is split
 over ``<headless>-configmeta``, ``-1``, ``-2``, ... (``shard``), projected into one volume.  No
 secret value is ever written: what configmeta takes from the cluster (connected ConfigMaps and
-Secrets, ``secret_keys``, auth tokens; see ``kdrender.inpod``) is a placeholder that the agent
-fills in the pod from mounted objects, as the ``fills`` key lists.  A second headless Service,
+Secrets, ``secret_keys``, auth tokens; see ``kdrender.inpod``, resolved per cluster as ``rc.fills``)
+is a placeholder that the agent fills in the pod from mounted objects, as the ``fills`` key lists.  A second headless Service,
 ``<headless>-ready``, lets the agent tell when a new peer is Ready before ``--addnodes``.
 """
 
@@ -26,11 +26,11 @@ import copy
 import json
 import os
 
-from .. import inpod
 from ..digest import sha256
 from ..k8s import quantity_value, parse_quantity
 from ..lazyre import lazy
 from ..names import LISTED_SHARDS, configmap_names, ready_service_name, shard_name
+from ..resolve import role_service_ids as _role_service_ids
 from .common import metadata, with_wave
 
 CONFIGMETA_DIR = "/etc/kd/configmeta"
@@ -76,27 +76,6 @@ def _flavor(role) -> dict:
     memory = parse_quantity(limits.get("memory")) or 0
     return {"storage": "n/a", "name": "n/a", "memory": str(int(memory) // 1048576),
             "description": "n/a", "cores": str(quantity_value(limits.get("cpu")))}
-
-
-def _role_service_ids(app_spec, role_id) -> list:
-    entry = next((rs for rs in app_spec["config"]["roleServices"] if rs["roleID"] == role_id), None)
-    return list(entry["serviceIDs"]) if entry else []
-
-
-def fill_plan(rc) -> dict:
-    """What the agent fills into this cluster's configmeta in the pod (see kdrender.inpod)."""
-    secret_name = (rc.cluster.annotations or {}).get(inpod.ANN_SECRET_KEYS)
-    keys = {}
-    if secret_name:
-        keys = {role.id: names for role in rc.roles if role.members and (names := inpod.secret_key_names(role.spec))}
-    services = {s["id"]: s for s in rc.app.spec.get("services", [])}
-    tokens = {}
-    for role in rc.roles:
-        if role.members and any(((services.get(sid) or {}).get("endpoint") or {}).get("hasAuthToken")
-                                for sid in _role_service_ids(rc.app.spec, role.id)):
-            tokens[role.id] = role.pods[-1]  # KubeDirector's role-level token: the last member's
-    objects = [o for o in inpod.connected_objects(rc.cluster, rc.cluster.annotations) if o[2]]
-    return {"secret_name": secret_name, "secret_keys": keys, "tokens": tokens, "objects": objects}
 
 
 def base_configmeta(rc, prefix: tuple = (), plan: dict | None = None) -> dict:
@@ -171,15 +150,11 @@ def node_section(rc, role, ordinal: int) -> dict:
     return node
 
 
-def connections(rc, resolved, plan: dict | None = None) -> dict:
+def connections(rc, plan: dict | None = None) -> dict:
     """Connected clusters as KubeDirector shows them (their configmeta, node null); connected
     ConfigMaps and Secrets of known type are filled in by the agent (their content is not in Git)."""
-    conns = rc.cluster.spec.get("connections") or {}
     clusters = {}
-    for name in sorted(conns.get("clusters") or []):
-        other = resolved.find(rc.cluster.namespace, name)
-        if other is None:
-            continue
+    for name, other in rc.connected.items():
         doc = base_configmeta(other, prefix=("connections", "clusters", name))
         doc["node"] = None
         doc["connections"] = {"clusters": None, "configmaps": None, "secrets": None}
@@ -211,11 +186,11 @@ def _b64(text: str) -> str:
 
 def configmeta(rc, resolved, role, ordinal: int) -> dict:
     """The whole configmeta.json of one member (what the agent assembles in the pod, before it
-    replaces the placeholders of ``fill_plan``)."""
-    plan = fill_plan(rc)
+    replaces the placeholders of ``rc.fills``)."""
+    plan = rc.fills
     doc = base_configmeta(rc, plan=plan)
     doc["node"] = node_section(rc, role, ordinal)
-    doc["connections"] = connections(rc, resolved, plan)
+    doc["connections"] = connections(rc, plan)
     return doc
 
 
@@ -335,16 +310,15 @@ def shard(entries: list, budget: int | None = None) -> list:
     return maps
 
 
-def configmaps(rc, resolved) -> list:
-    config = resolved.config
+def configmaps(rc, config) -> list:
     if not cluster_uses_agent(rc, config):
         return []
     agent_name = configmap_names(rc.headless)[1]
     labels = {**rc.recommended, **rc.labels}
     annotations = with_wave({}, config, WAVE)
-    plan = fill_plan(rc)
+    plan = rc.fills
     base = base_configmeta(rc, plan=plan)
-    base["connections"] = connections(rc, resolved, plan)
+    base["connections"] = connections(rc, plan)
     conn_text = go_json(base["connections"])
     entries = [
         ("configmeta.json", go_json(base)),
@@ -410,13 +384,13 @@ def agent_volumes(rc, role) -> tuple[list, list]:
         {"name": "kd-configmeta", "mountPath": CONFIGMETA_DIR, "readOnly": True},
         {"name": "kd-agent", "mountPath": AGENT_DIR, "readOnly": True},
     ]
-    plan = fill_plan(rc)
+    plan = rc.fills
     if plan["secret_keys"]:
         volumes.append({"name": "kd-secret-keys", "secret": {"secretName": plan["secret_name"], "defaultMode": 0o440,
                                                              "optional": True}})
         mounts.append({"name": "kd-secret-keys", "mountPath": SECRET_KEYS_DIR, "readOnly": True})
     if plan["tokens"]:
-        volumes.append({"name": "kd-auth-tokens", "secret": {"secretName": inpod.auth_token_secret(rc.headless),
+        volumes.append({"name": "kd-auth-tokens", "secret": {"secretName": plan["tokens_secret"],
                                                              "defaultMode": 0o440, "optional": True}})
         mounts.append({"name": "kd-auth-tokens", "mountPath": TOKENS_DIR, "readOnly": True})
     conns = rc.cluster.spec.get("connections") or {}
