@@ -167,7 +167,8 @@ def fill_plan(rc: ResolvedCluster) -> dict:
     ``secret_name`` (the ``kdrender.dev/secret-keys`` Secret) and ``secret_keys`` (role -> key
     names it fills), ``tokens`` (role -> the pod whose auth token the role shows) from the Secret
     ``tokens_secret``, and ``objects``, the connected ConfigMaps and Secrets of known type
-    (``inpod.connected_objects``)."""
+    (``inpod.connected_objects``, plus whether the cluster's own bundle applies the object:
+    ``inpod.applied_with``)."""
     annotations = rc.cluster.annotations or {}
     secret_name = annotations.get(inpod.ANN_SECRET_KEYS)
     keys = {}
@@ -179,7 +180,8 @@ def fill_plan(rc: ResolvedCluster) -> dict:
         if role.members and any(((services.get(sid) or {}).get("endpoint") or {}).get("hasAuthToken")
                                 for sid in role_service_ids(rc.app.spec, role.id)):
             tokens[role.id] = role.pods[-1]  # KubeDirector's role-level token: the last member's
-    objects = [o for o in inpod.connected_objects(rc.cluster, annotations) if o[2]]
+    objects = [o + (inpod.applied_with(rc.cluster, o[0], o[1]),)
+               for o in inpod.connected_objects(rc.cluster, annotations) if o[2]]
     return {"secret_name": secret_name, "secret_keys": keys, "tokens": tokens,
             "tokens_secret": inpod.auth_token_secret(rc.headless), "objects": objects}
 

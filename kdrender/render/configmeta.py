@@ -36,6 +36,7 @@ from .common import metadata, with_wave
 CONFIGMETA_DIR = "/etc/kd/configmeta"
 AGENT_DIR = "/etc/kd/agent"
 CONNECTIONS_DIR = "/etc/kd/connections"
+CONNECTED_KEYS_DIR = CONNECTIONS_DIR + "/clusters"  # <name>: a connected cluster's secret_keys Secret
 SECRET_KEYS_DIR = "/etc/kd/secret-keys"
 TOKENS_DIR = "/etc/kd/auth-tokens"
 # A placeholder the agent replaces with a value it reads in the pod (the ``fills`` key).  As
@@ -78,9 +79,10 @@ def _flavor(role) -> dict:
             "description": "n/a", "cores": str(quantity_value(limits.get("cpu")))}
 
 
-def base_configmeta(rc, prefix: tuple = (), plan: dict | None = None) -> dict:
-    """The configmeta every member shares (spec section 3.2), without ``node``; with ``plan``
-    (this cluster's own document), placeholders for what the agent fills in."""
+def base_configmeta(rc, prefix: tuple = (), plan: dict | None = None, fill_id: str = "") -> dict:
+    """The configmeta every member shares (spec section 3.2), without ``node``; with ``plan``,
+    placeholders for what the agent fills in (their ids start with ``fill_id``: a connected
+    cluster's are ``conn:<name>:...``)."""
     plan = plan or {"secret_keys": {}, "tokens": {}}
     app = rc.app.spec
     services_by_id = {s["id"]: s for s in app.get("services", [])}
@@ -124,7 +126,7 @@ def base_configmeta(rc, prefix: tuple = (), plan: dict | None = None) -> dict:
             "flavor": _flavor(role),
         }
         if role.id in plan["secret_keys"]:
-            roles[role.id]["secret_keys"] = FILL + f"secret_keys:{role.id}"
+            roles[role.id]["secret_keys"] = FILL + f"{fill_id}secret_keys:{role.id}"
     return {
         "version": str(app["configSchemaVersion"]),
         "services": {sid: {"1": dict(sorted(by_role["1"].items()))} for sid, by_role in sorted(top_services.items())},
@@ -152,10 +154,12 @@ def node_section(rc, role, ordinal: int) -> dict:
 
 def connections(rc, plan: dict | None = None) -> dict:
     """Connected clusters as KubeDirector shows them (their configmeta, node null); connected
-    ConfigMaps and Secrets of known type are filled in by the agent (their content is not in Git)."""
+    ConfigMaps and Secrets of known type, and the connected clusters' ``secret_keys``, are filled in
+    by the agent (their content is not in Git)."""
     clusters = {}
     for name, other in rc.connected.items():
-        doc = base_configmeta(other, prefix=("connections", "clusters", name))
+        keys = {"secret_keys": other.fills.get("secret_keys") or {}, "tokens": {}}
+        doc = base_configmeta(other, prefix=("connections", "clusters", name), plan=keys, fill_id=_conn_id(name))
         doc["node"] = None
         doc["connections"] = {"clusters": None, "configmaps": None, "secrets": None}
         clusters[name] = doc
@@ -163,20 +167,37 @@ def connections(rc, plan: dict | None = None) -> dict:
     return {"clusters": clusters, **{what: FILL + what if what in kinds else {} for what in ("configmaps", "secrets")}}
 
 
+def _conn_id(name: str) -> str:
+    return f"conn:{name}:"
+
+
+def connected_keys(rc) -> list:
+    """``(name, Secret, {role: key names})`` of every connected cluster whose ``secret_keys`` the
+    agent fills, from that cluster's ``kdrender.dev/secret-keys`` Secret, as KubeDirector includes
+    a connected cluster's decrypted ``secret_keys``."""
+    return [(name, other.fills["secret_name"], other.fills["secret_keys"])
+            for name, other in rc.connected.items() if (other.fills or {}).get("secret_keys")]
+
+
 def fills_text(rc, plan: dict) -> str:
     """The agent's instructions for the placeholders (TAB-separated lines, see kd-agent.sh)."""
     lines = []
     for role_id, names in sorted(plan["secret_keys"].items()):
         lines.append(["secret_keys:" + role_id, "keys", SECRET_KEYS_DIR, role_id, " ".join(names)])
+    for name, _secret, keys in connected_keys(rc):
+        for role_id, names in sorted(keys.items()):
+            lines.append([f"{_conn_id(name)}secret_keys:{role_id}", "keys", f"{CONNECTED_KEYS_DIR}/{name}", role_id,
+                          " ".join(names)])
     for role_id, pod in sorted(plan["tokens"].items()):
         lines.append(["token:" + role_id, "token", TOKENS_DIR, pod])
     order = {what: i for i, what in enumerate(("configmaps", "secrets"))}
     objects = sorted(enumerate(plan["objects"]), key=lambda item: (order[item[1][0]], item[1][2], item[0]))
-    for _, (what, name, kind_type, labels, notes, _in_repo) in objects:
+    for _, (what, name, kind_type, labels, notes, _in_repo, applied) in objects:
         encode = _b64 if what == "secrets" else str  # a Secret's fields are Go []byte: base64
         lines.append(["obj", what, go_json(kind_type), f"{CONNECTIONS_DIR}/{what}/{name}", go_json(encode(name)),
                       go_json({k: encode(v) for k, v in sorted(labels.items())}),
-                      go_json({k: encode(str(v)) for k, v in sorted(notes.items())})])
+                      go_json({k: encode(str(v)) for k, v in sorted(notes.items())}),
+                      "applied" if applied else "mounted"])
     return "".join("\t".join(line) + "\n" for line in lines)
 
 
@@ -393,6 +414,10 @@ def agent_volumes(rc, role) -> tuple[list, list]:
         volumes.append({"name": "kd-auth-tokens", "secret": {"secretName": plan["tokens_secret"],
                                                              "defaultMode": 0o440, "optional": True}})
         mounts.append({"name": "kd-auth-tokens", "mountPath": TOKENS_DIR, "readOnly": True})
+    for i, (name, secret, _keys) in enumerate(connected_keys(rc)):
+        volumes.append({"name": f"kd-conn-keys-{i}", "secret": {"secretName": secret, "defaultMode": 0o440,
+                                                                "optional": True}})
+        mounts.append({"name": f"kd-conn-keys-{i}", "mountPath": f"{CONNECTED_KEYS_DIR}/{name}", "readOnly": True})
     conns = rc.cluster.spec.get("connections") or {}
     for i, name in enumerate(sorted(conns.get("configmaps") or [])):
         volumes.append({"name": f"kd-conn-cm-{i}", "configMap": {"name": name, "defaultMode": 0o444, "optional": True}})
