@@ -50,10 +50,11 @@ def main() -> None:
 def validate(repo: str, fmt: str, base: str | None) -> None:
     """Check the catalog, clusters and kdrender.yaml of REPO; print every problem."""
     from .load import load_repo
-    from .validate import validate_repo
+    from .validate import deploy_problems, validate_repo
 
     files = load_repo(repo)
     model, problems = validate_repo(files)
+    problems = sorted(set(problems) | set(deploy_problems(repo)))
     if base is not None:
         from .review.commands import update_problems
 

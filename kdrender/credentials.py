@@ -55,6 +55,17 @@ def redact(text: str) -> str:
     return "".join(out) + text[last:]
 
 
+def strip_userinfo(url: str) -> str:
+    """``url`` without the user-info of any URL in it that holds a credential
+    (``https://user:token@host/x`` -> ``https://host/x``; ``ssh://git@host/x`` stays as it is)."""
+    out, last = [], 0
+    for scheme, start, end in _userinfos(url):
+        if ":" in url[start:end] or (end > start and scheme.lower() in _TOKEN_SCHEMES):
+            out.append(url[last:start])
+            last = end + 1
+    return "".join(out) + url[last:]
+
+
 def credential_paths(data, path: tuple = ()):
     """Field paths of every string (value or key) in ``data`` that holds a URL with user-info."""
     if isinstance(data, dict):

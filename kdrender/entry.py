@@ -1,7 +1,7 @@
 """The ``kdrender`` console script: ``generate`` and ``--version`` skip click, everything else goes through it.
 
 Both paths run under a last-resort handler: a bug in kdrender prints one line
-("kdrender: internal error ...; please report it at ...") and exits 3, never a Python traceback
+("kdrender: internal error ...; a bug in kdrender: ...") and exits 3, never a Python traceback
 (which could quote input values in its frames and would land in CI logs or Argo CD's UI).
 ``--debug`` anywhere on the command line, or ``KDRENDER_DEBUG=1`` (for ``generate``: the plugin
 env ``ARGOCD_ENV_KDRENDER_DEBUG=1``), shows the traceback instead.
@@ -10,7 +10,6 @@ env ``ARGOCD_ENV_KDRENDER_DEBUG=1``), shows the traceback instead.
 import os
 import sys
 
-ISSUES_URL = "https://github.com/kdrender/kdrender/issues"
 INTERNAL_ERROR = 3
 DEBUG_VARS = ("KDRENDER_DEBUG", "ARGOCD_ENV_KDRENDER_DEBUG")
 
@@ -40,8 +39,9 @@ def guarded(run, debug: bool = False) -> int:
             traceback.print_exc()
         # the exception's text is not shown: it may quote input (secrets included)
         what = "out of memory" if isinstance(exc, MemoryError) else type(exc).__name__
-        sys.stderr.write(f"kdrender: internal error ({what}); please report it at {ISSUES_URL} "
-                         f"with the command that failed{'' if debug else ' (run it with --debug for the trace)'}\n")
+        how = "the trace above" if debug else "the trace (run it again with --debug, or KDRENDER_DEBUG=1)"
+        sys.stderr.write(f"kdrender: internal error ({what}); a bug in kdrender: report it with the command "
+                         f"that failed and {how}\n")
         code = INTERNAL_ERROR
     return code
 

@@ -8,10 +8,15 @@ Three kinds of values are filled in by the agent inside the pod, from mounted ob
   the cluster's file, the template labels of a SealedSecret or ExternalSecret), else from the
   cluster's annotations ``kdrender.dev/configmap-types`` / ``kdrender.dev/secret-types``
   (``"<name>=<type>, ..."``).  Objects of unknown type are left out, as KubeDirector leaves
-  out objects without the label.
+  out objects without the label.  A missing object is left out too, and an empty one is shown
+  with ``"data": null``, as KubeDirector shows them; kubelet mounts both as the same empty
+  folder, so an empty mount is an empty object only when the cluster's own file holds the
+  ConfigMap or Secret (:func:`applied_with`) or the object has the key ``kdrender.dev-exists``
+  (:data:`EXISTS_KEY`, never shown as data), else a missing one.
 * ``secret_keys`` of roles: the annotation ``kdrender.dev/secret-keys`` names a Secret; a role's
   ``secretKeys[].name`` (without ``value``) takes the Secret's key ``<role>.<name>``, else
-  ``<name>``.
+  ``<name>``.  A connected cluster's roles show their ``secret_keys`` the same way, from that
+  cluster's own ``kdrender.dev/secret-keys`` Secret (mounted in the connecting cluster's pods).
 * ``authToken`` of ``hasAuthToken`` services: from the Secret ``<headless>-auth-tokens``: the
   key ``<pod>`` when present (tokens kept from an adopted cluster), else
   ``sha256("<seed>:<pod>")`` cut to 32 hex digits, with the key ``seed``.
@@ -30,6 +35,7 @@ CM_TYPE_LABEL = "kubedirector.hpe.com/cmType"
 SECRET_TYPE_LABEL = "kubedirector.hpe.com/secretType"
 ANN_CM_TYPES, ANN_SECRET_TYPES, ANN_SECRET_KEYS = IN_POD  # kdrender.dev/configmap-types, secret-types, secret-keys
 SECRET_KEY_NAME = lazy(r"^[-._a-zA-Z0-9]+\Z")  # what a Secret data key may be
+EXISTS_KEY = "kdrender.dev-exists"  # in a connected object: it exists even when empty (kd-agent.sh OBJ_MARKER)
 
 KINDS = {"configmaps": ("ConfigMap", CM_TYPE_LABEL, ANN_CM_TYPES),
          "secrets": ("Secret", SECRET_TYPE_LABEL, ANN_SECRET_TYPES)}
@@ -78,6 +84,15 @@ def repo_object(cluster, kind: str, name: str) -> dict | None:
         if isinstance(obj, dict) and obj.get("kind") in wanted and _target_name(obj) == name:
             return obj
     return None
+
+
+def applied_with(cluster, what: str, name: str) -> bool:
+    """The cluster's file holds the connected object itself (a ConfigMap or Secret, not a
+    SealedSecret or ExternalSecret that a controller turns into one later), so the object exists
+    once the cluster's bundle is applied: an empty mount of it is an empty object, not a missing one."""
+    kind = KINDS[what][0]
+    obj = repo_object(cluster, kind, name)
+    return obj is not None and obj.get("kind") == kind
 
 
 def connected_objects(cluster, annotations: dict) -> list:

@@ -51,6 +51,11 @@ class Production:
     def priority_for(self, role_id: str) -> str:
         return dict(self.role_priority).get(role_id, self.priority_class)
 
+    @property
+    def topology_keys(self) -> tuple:
+        """The node label of each ``spread`` entry (``kubernetes.io/hostname``, ``topology.kubernetes.io/zone``)."""
+        return tuple(TOPOLOGY_KEYS[over] for over in self.spread)
+
 
 def is_cidr(text: str) -> bool:
     import ipaddress  # only when a cluster has CIDRs to check (keeps `generate` light)

@@ -1,7 +1,11 @@
 """Stage 4, resolve: everything rendering needs that follows from the model.
 
 Object names, member lists, ports, persist directories, labels and node ids are worked out
-once here, so that the render modules only arrange them into objects.
+once here, and so are the cluster's production settings (kdrender/production.py), what the
+agent fills into configmeta in the pod (:func:`fill_plan`, kdrender/inpod.py) and the connected
+clusters, resolved in turn: the render modules only arrange them into objects.  Each cluster is
+resolved on its own (:func:`resolve_cluster`), with a lookup of the model's clusters by name for
+its connections.
 """
 
 from __future__ import annotations
@@ -9,12 +13,14 @@ from __future__ import annotations
 import posixpath
 import sys
 
+from . import inpod
 from .digest import uuid5
 from .k8s import dns1035_label, dns1123_label, dns1123_subdomain
 from .model import Cluster, Model
 from .names import (LISTED_SHARDS, configmap_names, headless_name, is_iana_svc_name, label_value, member_service_name,
                     port_label, port_name, ready_service_name, shard_name, statefulset_name)
 from .problems import Problem
+from .production import Production, settings_for
 from .record import field, record
 
 KD = "kubedirector.hpe.com"
@@ -83,6 +89,9 @@ class ResolvedCluster:
     labels: dict  # KubeDirector cluster labels
     recommended: dict  # app.kubernetes.io labels shared by every object
     annotations: dict
+    production: Production = field(default_factory=Production)  # PDB, NetworkPolicy, spread, priority, probe
+    fills: dict = field(default_factory=dict)  # what the agent fills in the pod (:func:`fill_plan`)
+    connected: dict = field(default_factory=dict)  # name -> ResolvedCluster of connected clusters, sorted
 
     @property
     def app(self):
@@ -147,7 +156,41 @@ def role_ports(app_spec: dict, role_id: str) -> list:
             for s in app_spec.get("services", []) if s["id"] in wanted and (s.get("endpoint") or {}).get("port")]
 
 
-def resolve_cluster(cluster: Cluster, settings: dict, recommended_labels: bool, instance_label: bool) -> ResolvedCluster:
+def role_service_ids(app_spec: dict, role_id: str) -> list:
+    """The service ids of a role: the app's first roleServices entry for it."""
+    entry = next((rs for rs in app_spec["config"]["roleServices"] if rs["roleID"] == role_id), None)
+    return list(entry["serviceIDs"]) if entry else []
+
+
+def fill_plan(rc: ResolvedCluster) -> dict:
+    """What the agent fills into this cluster's configmeta in the pod (see kdrender.inpod):
+    ``secret_name`` (the ``kdrender.dev/secret-keys`` Secret) and ``secret_keys`` (role -> key
+    names it fills), ``tokens`` (role -> the pod whose auth token the role shows) from the Secret
+    ``tokens_secret``, and ``objects``, the connected ConfigMaps and Secrets of known type
+    (``inpod.connected_objects``, plus whether the cluster's own bundle applies the object:
+    ``inpod.applied_with``)."""
+    annotations = rc.cluster.annotations or {}
+    secret_name = annotations.get(inpod.ANN_SECRET_KEYS)
+    keys = {}
+    if secret_name:
+        keys = {role.id: names for role in rc.roles if role.members and (names := inpod.secret_key_names(role.spec))}
+    services = {s["id"]: s for s in rc.app.spec.get("services", [])}
+    tokens = {}
+    for role in rc.roles:
+        if role.members and any(((services.get(sid) or {}).get("endpoint") or {}).get("hasAuthToken")
+                                for sid in role_service_ids(rc.app.spec, role.id)):
+            tokens[role.id] = role.pods[-1]  # KubeDirector's role-level token: the last member's
+    objects = [o + (inpod.applied_with(rc.cluster, o[0], o[1]),)
+               for o in inpod.connected_objects(rc.cluster, annotations) if o[2]]
+    return {"secret_name": secret_name, "secret_keys": keys, "tokens": tokens,
+            "tokens_secret": inpod.auth_token_secret(rc.headless), "objects": objects}
+
+
+def resolve_cluster(cluster: Cluster, settings: dict, recommended_labels: bool, instance_label: bool,
+                    production: Production | None = None, find=None) -> ResolvedCluster:
+    """One cluster, resolved.  ``production``: the repo's production defaults (kdrender.yaml);
+    ``find(namespace, name)``: the model's cluster of that name, or None, for the connected
+    clusters (resolved without their own connections, which configmeta shows as null)."""
     spec = cluster.spec
     app = cluster.app
     scheme = spec["namingScheme"]
@@ -181,7 +224,15 @@ def resolve_cluster(cluster: Cluster, settings: dict, recommended_labels: bool, 
             recommended["app.kubernetes.io/instance"] = label
     annotations = {ANNOTATION_PRETTY: app.spec["label"]["name"]}
     cluster_id = cluster.uid or uuid5(CLUSTER_ID_NAMESPACE, f"{cluster.namespace}/{cluster.name}")
-    return ResolvedCluster(cluster, hs, domain, cluster_id, roles, labels, recommended, annotations)
+    prod = settings_for(production or Production(), cluster.annotations, [role.id for role in roles])
+    rc = ResolvedCluster(cluster, hs, domain, cluster_id, roles, labels, recommended, annotations, prod)
+    rc.fills = fill_plan(rc)
+    if find is not None:
+        for name in sorted((spec.get("connections") or {}).get("clusters") or []):
+            other = find(cluster.namespace, name)
+            if other is not None:  # a missing cluster is left out, as KubeDirector leaves it out
+                rc.connected[name] = resolve_cluster(other, settings, recommended_labels, instance_label, production)
+    return rc
 
 
 def object_names(rc: ResolvedCluster) -> list:
@@ -261,5 +312,10 @@ def resolve_model(model: Model) -> ResolvedModel:
 def resolved_clusters(model: Model):
     """Each cluster of the model resolved, one at a time."""
     config = model.config
+    by_name: dict = {}
+    for c in model.clusters:
+        by_name.setdefault((c.namespace, c.name), c)
+    find = lambda namespace, name: by_name.get((namespace, name))  # noqa: E731
     for cluster in model.clusters:
-        yield resolve_cluster(cluster, config.settings, config.recommended_labels, config.instance_label)
+        yield resolve_cluster(cluster, config.settings, config.recommended_labels, config.instance_label,
+                              config.production, find)

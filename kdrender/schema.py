@@ -8,29 +8,18 @@ sure to pass (kdrender/schemafast.py): in practice, only for a document with a p
 from __future__ import annotations
 
 import copy
-import json
 import os
-import re
 from functools import lru_cache
 
 from .credentials import redact
 from .digest import sha256
 from .load import Document
+from .schemafiles import KINDS, SCHEMA_DIR, ecma_pattern, load
 
-SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schemas")
-KINDS = {
-    "KubeDirectorApp": "KubeDirectorApp.json",
-    "KubeDirectorCluster": "KubeDirectorCluster.json",
-    "KubeDirectorConfig": "KubeDirectorConfig.json",
-    "RepoConfig": "RepoConfig.json",
-}
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
                "number": "a number", "boolean": "true or false", "null": "null"}
 
-
-def _load(name: str) -> dict:
-    with open(os.path.join(SCHEMA_DIR, name), encoding="utf-8") as fh:
-        return json.load(fh)
+_load = load  # the schema files, read once per run (kdrender/schemafiles.py)
 
 
 def _is_integer(checker, instance) -> bool:
@@ -38,18 +27,10 @@ def _is_integer(checker, instance) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-@lru_cache(maxsize=None)
-def _ecma_pattern(pattern: str):
-    """A schema ``pattern`` as ECMA-262 (JSON Schema's regex dialect, which editors use) reads it:
-    ``$`` is the end of the text.  In Python's ``re`` it also matches before a final newline, so
-    ``"web1\\n"`` would pass ``^[a-z0-9]+$``; the API server refuses such names."""
-    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
-
-
 def _pattern(validator, pattern, instance, schema):
     from jsonschema.exceptions import ValidationError
 
-    if validator.is_type(instance, "string") and not _ecma_pattern(pattern).search(instance):
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
@@ -228,7 +209,7 @@ class Cache:
 def _fingerprint() -> str:
     """Hash of the schemas and of this checker, so a new kdrender never trusts old markers."""
     digest = sha256()
-    for name in sorted(os.listdir(SCHEMA_DIR)) + ["../schema.py", "../schemafast.py"]:
+    for name in sorted(os.listdir(SCHEMA_DIR)) + ["../schema.py", "../schemafast.py", "../schemafiles.py"]:
         with open(os.path.join(SCHEMA_DIR, name), "rb") as fh:
             digest.update(name.encode() + b"\0" + fh.read())
     return digest.hexdigest()

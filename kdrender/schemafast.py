@@ -17,24 +17,14 @@ tests/test_schemafast.py compares the two on the conformance files and on mutati
 
 from __future__ import annotations
 
-import json
-import os
+from .schemafiles import ecma_pattern, load as _file
 
-SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schemas")
 # keywords that only describe (no effect on validity)
 _ANNOTATIONS = frozenset(("$schema", "$id", "$defs", "title", "description", "default", "examples",
                           "x-kubernetes-preserve-unknown-fields", "x-kdrender-null-is-a-value"))
 _TYPES = {"object": (dict,), "array": (list,), "string": (str,), "integer": (int,), "number": (int, float),
           "boolean": (bool,), "null": (type(None),)}
 _SCALARS = (str, int, float, bool, type(None))
-_files: dict = {}
-
-
-def _file(name: str) -> dict:
-    if name not in _files:
-        with open(os.path.join(SCHEMA_DIR, name), encoding="utf-8") as fh:
-            _files[name] = json.load(fh)
-    return _files[name]
 
 
 def _target(ref: str, base: str):
@@ -51,8 +41,6 @@ def _target(ref: str, base: str):
 
 def passes(kind_file: str, data) -> bool:
     """True only if ``data`` passes the schema file ``kind_file`` (see the module's docstring)."""
-    from .schema import _ecma_pattern
-
     def ok(schema, value, base: str) -> bool:
         if schema is True or schema == {}:
             return True
@@ -119,7 +107,7 @@ def passes(kind_file: str, data) -> bool:
 
     def _string(key, rule, value) -> bool:
         if key == "pattern":
-            return _ecma_pattern(rule).search(value) is not None
+            return ecma_pattern(rule).search(value) is not None
         return len(value) >= rule if key == "minLength" else len(value) <= rule
 
     try:

@@ -17,7 +17,7 @@ from .model import App, Cluster, Model
 from .normalize import API_VERSIONS, V1ALPHA1, normalize_app, normalize_cluster, normalize_config
 from .problems import Problem
 from .record import replace
-from .rules import AppContext, ClusterContext, ConfigContext, ExtraContext, RepoContext, rules_for
+from .rules import AppContext, ClusterContext, ConfigContext, DeployContext, ExtraContext, RepoContext, rules_for
 
 _LEGACY_SERVICE_ID = lazy(r"^spec\.(services\[\d+\]\.id|config\.roleServices\[\d+\]\.serviceIDs\[\d+\])$")
 _NORMALIZE = {
@@ -195,3 +195,21 @@ def validate_repo(repo: RepoFiles, namespace: str | None = None, options: dict |
 
         problems.extend(name_problems(resolved_clusters(replace(model, clusters=named))))
     return model, sorted(set(problems))
+
+
+DEPLOY = "deploy"
+
+
+def deploy_problems(root: str) -> list[Problem]:
+    """Problems of the YAML files under deploy/ (the GitOps objects ``kdrender init`` writes):
+    ``kdrender validate`` checks them, the commands that render never read them.  What cannot be
+    read or parsed there is not kdrender's to judge, and is skipped."""
+    from .load import read_file, scan_files
+
+    problems: list[Problem] = []
+    rels, _ = scan_files(root, DEPLOY)
+    for rel in rels:
+        docs, _ = read_file(root, rel)
+        for doc in docs:
+            problems.extend(p for rule in rules_for("deploy") for p in _run(rule, DeployContext(doc), doc))
+    return sorted(set(problems))

@@ -37,7 +37,9 @@ def test_internal_error_is_one_line_and_exit_3(tmp_path, monkeypatch, argv):
     monkeypatch.setattr("kdrender.pipeline.load_model", _explode)
     result = run_kdrender(argv, root)
     assert result.exit == 3 and result.stdout == ""
-    assert result.stderr.startswith("kdrender: internal error (TypeError); please report it at https://")
+    assert result.stderr == ("kdrender: internal error (TypeError); a bug in kdrender: report it with the command that "
+                             "failed and the trace (run it again with --debug, or KDRENDER_DEBUG=1)\n")
+    assert "://" not in result.stderr  # no guessed address to report to
     assert len(result.stderr.splitlines()) == 1
     assert "secret-value-in-a-message" not in result.stderr  # exception texts may quote input
 

@@ -173,6 +173,82 @@ def test_init_usage_errors(tmp_path, args, message):
     assert not (tmp_path / "repo").exists()
 
 
+def git_repo(folder: Path, origin: str | None = None) -> Path:
+    """A Git repo at ``folder`` (created), with ``origin`` as its origin remote."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    if origin is not None:
+        subprocess.run(["git", "-C", str(folder), "remote", "add", "origin", origin], check=True)
+    return folder
+
+
+def deploy_urls(root: Path) -> list:
+    urls = []
+    if (root / "deploy/argocd/applicationset.yaml").is_file():
+        (appset,) = yaml_docs((root / "deploy/argocd/applicationset.yaml").read_text())
+        urls += [appset["spec"]["generators"][0]["git"]["repoURL"], appset["spec"]["template"]["spec"]["source"]["repoURL"]]
+    if (root / "deploy/flux/gitrepository.yaml").is_file():
+        (source,) = yaml_docs((root / "deploy/flux/gitrepository.yaml").read_text())
+        urls.append(source["spec"]["url"])
+    return urls
+
+
+def test_init_takes_the_url_of_the_origin_remote(tmp_path):
+    """Without --repo-url: the origin remote of the repo the target is in (here a folder not yet
+    created inside it), and a line saying so."""
+    top = git_repo(tmp_path / "top", "git@git.corp.internal:platform/kd-clusters.git")
+    root = top / "clusters-repo"
+    result = ok(run_cli("init", str(root), "--gitops", "both", "--ci", "none"))
+    assert deploy_urls(root) == ["git@git.corp.internal:platform/kd-clusters.git"] * 3
+    assert "repo URL from the origin remote: git@git.corp.internal:platform/kd-clusters.git" in result.stderr
+    ok(run_cli("validate", str(root)))
+    ok(run_cli("check", str(root)))
+
+
+def test_init_leaves_credentials_of_the_origin_url_out(tmp_path):
+    token = "ghp_s3cr3tT0ken1234"
+    root = git_repo(tmp_path / "repo", f"https://ci-bot:{token}@git.corp.internal/platform/kd.git")
+    result = ok(run_cli("init", str(root), "--gitops", "both"))
+    assert deploy_urls(root) == ["https://git.corp.internal/platform/kd.git"] * 3
+    assert "credentials; they were left out" in result.stderr
+    assert token not in result.output + result.stderr and "ci-bot" not in result.stderr
+    assert not [p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts and token in p.read_text()]
+    git_repo(tmp_path / "user-only", f"https://{token}@git.corp.internal/x.git")  # a token as the user name
+    ok(run_cli("init", str(tmp_path / "user-only" / "r")))
+    assert deploy_urls(tmp_path / "user-only" / "r") == ["https://git.corp.internal/x.git"] * 2
+
+
+@pytest.mark.parametrize("origin", [None, "/srv/git/kd-clusters.git", "file:///srv/git/kd.git"])
+def test_init_without_a_usable_origin_writes_replace_me_that_validate_refuses(tmp_path, origin):
+    """No --repo-url and no origin (or one no GitOps controller can fetch): REPLACE-ME, and
+    validate names every file, line and field until it is set; no made-up URL anywhere."""
+    root = git_repo(tmp_path / "repo", origin)
+    result = ok(run_cli("init", str(root), "--gitops", "both", "--ci", "github"))
+    assert deploy_urls(root) == ["REPLACE-ME"] * 3
+    assert "deploy/ holds REPLACE-ME" in result.stderr and "kdrender validate refuses it" in result.stderr
+    for path in (p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts):
+        assert "example.com" not in path.read_text(), path
+    ok(run_cli("check", str(root)))  # rendering never reads deploy/
+    refused = run_cli("validate", str(root), "--format", "json")
+    assert refused.exit_code == 1
+    found = sorted((p["file"], p["path"], p["rule"]) for p in json.loads(refused.stdout))
+    assert found == [
+        ("deploy/argocd/applicationset.yaml", "spec.generators[0].git.repoURL", "placeholder"),
+        ("deploy/argocd/applicationset.yaml", "spec.template.spec.source.repoURL", "placeholder"),
+        ("deploy/flux/gitrepository.yaml", "spec.url", "placeholder"),
+    ]
+    text = run_cli("validate", str(root)).stdout
+    appset = (root / "deploy/argocd/applicationset.yaml").read_text().splitlines()
+    line = next(i for i, t in enumerate(appset, 1) if t.strip() == 'repoURL: "REPLACE-ME"' and i > 25)
+    col = appset[line - 1].index("repoURL") + 1
+    assert (f"deploy/argocd/applicationset.yaml:{line}:{col}: spec.template.spec.source.repoURL: still holds the "
+            "placeholder REPLACE-ME") in text
+    for rel in ("deploy/argocd/applicationset.yaml", "deploy/flux/gitrepository.yaml"):
+        path = root / rel
+        path.write_text(path.read_text().replace('"REPLACE-ME"', '"https://git.corp.internal/kd.git"'))
+    ok(run_cli("validate", str(root)))
+
+
 def test_generate_never_imports_jinja2():
     probe = "import sys, kdrender.cli, kdrender.generate; print('jinja2' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
@@ -185,7 +261,7 @@ def test_generate_never_imports_jinja2():
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     root = tmp_path_factory.mktemp("new") / "repo"
-    ok(run_cli("init", str(root), "--gitops", "flux", "--ci", "none"))
+    ok(run_cli("init", str(root), "--gitops", "flux", "--ci", "none", "--repo-url", URL))
     return root
 
 
@@ -294,16 +370,42 @@ def test_kdrender_yaml_examples_validate(tmp_path):
     assert set(yaml.safe_load(text)["kdrender"]) == set(keys) | {"namespace"}
     assert {"podDisruptionBudget", "networkPolicy", "topologySpread", "priorityClassName", "readinessProbe"} <= set(keys)
     root = tmp_path / "repo"
-    ok(run_cli("init", str(root), "--apps", "caffe2"))
+    ok(run_cli("init", str(root), "--apps", "caffe2", "--repo-url", URL))
     (root / "kdrender.yaml").write_text(text)
     ok(run_cli("validate", str(root)))
 
 
 # --- templates: filters and golden output ------------------------------------------------------
 
+def test_pre_commit_hooks_are_local_and_match_the_offered_ones():
+    """init's .pre-commit-config.yaml runs the installed kdrender (``repo: local``, no URL to fetch):
+    the same hooks, names, entries and file patterns as the project's .pre-commit-hooks.yaml."""
+    (config,) = yaml_docs(render("pre-commit-config.yaml.j2", **TEMPLATE_VALUES))
+    (repo,) = config["repos"]
+    assert repo["repo"] == "local" and "rev" not in repo
+    offered = yaml.safe_load((PROJECT / ".pre-commit-hooks.yaml").read_text())
+    keys = ("id", "name", "entry", "pass_filenames", "require_serial", "files")
+    assert [{k: h[k] for k in keys} for h in repo["hooks"]] == [{k: h[k] for k in keys} for h in offered]
+    assert {h["language"] for h in repo["hooks"]} == {"system"}
+
+
+def test_pre_commit_runs_the_local_hooks_of_a_new_repo(tmp_path):
+    pytest.importorskip("pre_commit")
+    root = git_repo(tmp_path / "repo", "https://git.corp.internal/kd.git")
+    ok(run_cli("init", str(root), "--ci", "none"))
+    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "PRE_COMMIT_COLOR": "never",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    done = subprocess.run([sys.executable, "-m", "pre_commit", "run", "--all-files"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for hook in ("kdrender validate", "kdrender lint", "kdrender check"):
+        assert any(line.startswith(hook) and line.endswith("Passed") for line in done.stdout.splitlines()), done.stdout
+
+
 TEMPLATE_VALUES = {
     "version": "0.1.0", "repo_url": URL, "branch": "main", "namespace": "default", "pip_spec": "kdrender==0.1.0",
-    "kdrender_repo": "https://git.example.com/kdrender.git", "apps": ["cassandra311", "spark221e2"],
+    "placeholder": "REPLACE-ME", "apps": ["cassandra311", "spark221e2"],
     "argocd": True, "flux": True,
     "clusters": [{"namespace": "databases", "name": "cassandra"}, {"namespace": "default", "name": "spark"}],
 }
@@ -375,3 +477,16 @@ def test_comment_is_one_line(value):
     line = comment_text(value)
     assert line.isprintable() and len(line) <= 200
     assert yaml.safe_load(f"a: 1 # {line}\nb: 2\n") == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("url,stripped", [
+    ("https://bot:tok@git.corp.internal/a.git", "https://git.corp.internal/a.git"),
+    ("https://tok@git.corp.internal/a.git", "https://git.corp.internal/a.git"),
+    ("ssh://git@git.corp.internal/a.git", "ssh://git@git.corp.internal/a.git"),  # a user name is no secret
+    ("ssh://git:pw@git.corp.internal/a.git", "ssh://git.corp.internal/a.git"),
+    ("git@git.corp.internal:a.git", "git@git.corp.internal:a.git"),
+])
+def test_strip_userinfo(url, stripped):
+    from kdrender.credentials import has_credentials, strip_userinfo
+
+    assert strip_userinfo(url) == stripped and not has_credentials(stripped)

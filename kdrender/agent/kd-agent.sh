@@ -366,8 +366,9 @@ copy_version() {
             fill_values "$1/fills" > "$SNAP.new/fills.values" &&
                 apply_fills "$SNAP.new/configmeta.json" "$SNAP.new/fills.values" > "$SNAP.new/configmeta.filled" &&
                 mv -f "$SNAP.new/configmeta.filled" "$SNAP.new/configmeta.json" || return 1
-            # connected ConfigMaps and Secrets changed: a new connections version (--reconnect)
-            _sig=$(grep -E "^(configmaps|secrets)$TAB" "$SNAP.new/fills.values" | cksum)
+            # connected ConfigMaps, Secrets or clusters' secret_keys changed: a new connections
+            # version (--reconnect)
+            _sig=$(grep -E "^(configmaps$TAB|secrets$TAB|conn:)" "$SNAP.new/fills.values" | cksum)
             printf 'objects %s\n' "$_sig" >> "$SNAP.new/connections"
             rm -f "$SNAP.new/fills.values"
         fi
@@ -381,14 +382,22 @@ copy_version() {
 #   secret_keys:<role> keys <dir> <role> <names>  {"<name>":"<value>",...} from the Secret mounted
 #                                   at <dir>: key <role>.<name>, else <name>; none: the key is
 #                                   left out (KubeDirector's omitempty)
+#   conn:<cluster>:secret_keys:<role> keys <dir> <role> <names>  the same for a connected cluster's
+#                                   role, from that cluster's Secret mounted at <dir>; a change
+#                                   is a new connections version, like a connected object's
 #   token:<role> token <dir> <pod>  the auth token of <pod>: key <pod> of the Secret at <dir>, else
 #                                   the first 32 hex digits of sha256(<key seed> ":" <pod>), else ""
-#   obj <configmaps|secrets> <type-json> <dir> <name-json> <labels-json> <annotations-json>
+#   obj <configmaps|secrets> <type-json> <dir> <name-json> <labels-json> <annotations-json> <applied|mounted>
 #                                   a connected object mounted at <dir>; objects of one kind are
 #                                   grouped by type into connections.<kind> in KubeDirector's
 #                                   shape, {"annotations","data","labels","metadata":{"name"}},
-#                                   Secrets with base64 values (Go []byte); a missing (empty)
-#                                   mount is left out, as KubeDirector skips a missing object.
+#                                   Secrets with base64 values (Go []byte).  kubelet gives an
+#                                   optional volume of a missing object and one of an empty object
+#                                   the same empty directory, so (object_data): a mount with keys
+#                                   is the object; an empty one is an empty object ("data":null,
+#                                   as Go marshals a nil map) when the cluster's own bundle applies
+#                                   it ("applied") or it holds the key kdrender.dev-exists, and
+#                                   else a missing object, left out as KubeDirector skips it.
 # Values are never logged.
 
 # json_file <file>: the file's content as a JSON string, escaped as Go's json.Marshal does.
@@ -431,13 +440,14 @@ b64_file() {
 }
 
 # data_json <mount> <text|base64>: {"<key>":<value>,...} of a mounted ConfigMap or Secret (keys
-# sorted as Go sorts map keys); returns 1 when the mount has no keys (object missing).
+# sorted as Go sorts map keys; the marker key kdrender.dev-exists is not data); returns 1 when the mount
+# has no keys.
 data_json() {
     _dd=$(config_version_dir "$1")
     _keys=$(ls -A "$_dd" 2>/dev/null | LC_ALL=C sort)
     _out= _sep=
     for _k in $_keys; do
-        case $_k in ..*) continue ;; esac
+        case $_k in ..*|"$OBJ_MARKER") continue ;; esac
         [ -f "$_dd/$_k" ] || continue
         if [ "$2" = base64 ]; then
             _v="\"$(b64_file "$_dd/$_k")\""
@@ -449,6 +459,18 @@ data_json() {
     done
     [ -n "$_sep" ] || return 1
     printf '{%s}' "$_out"
+}
+
+# object_data <mount> <text|base64> <applied|mounted>: the "data" of a connected object (JSON), or
+# status 1 when the object is missing (see "values from the cluster" above).
+OBJ_MARKER=kdrender.dev-exists
+object_data() {
+    data_json "$1" "$2" && return 0
+    if [ "$3" = applied ] || [ -f "$(config_version_dir "$1")/$OBJ_MARKER" ]; then
+        printf null
+        return 0
+    fi
+    return 1
 }
 
 # fill_values <fills>: "<id>TAB<json>" per placeholder (empty json: leave the key out).
@@ -480,9 +502,9 @@ fill_values() {
         _enc=text
         [ "$_what" = secrets ] && _enc=base64
         _out= _type=
-        while IFS="$TAB" read -r _t _w _ty _dir _name _labels _notes <&5; do
+        while IFS="$TAB" read -r _t _w _ty _dir _name _labels _notes _exists <&5; do
             [ "$_t" = obj ] && [ "$_w" = "$_what" ] || continue
-            _data=$(data_json "$R$_dir" "$_enc") || continue
+            _data=$(object_data "$R$_dir" "$_enc" "$_exists") || continue
             _obj="{\"annotations\":$_notes,\"data\":$_data,\"labels\":$_labels,\"metadata\":{\"name\":$_name}}"
             if [ "$_ty" = "$_type" ]; then
                 _out="$_out,$_obj"

@@ -16,10 +16,12 @@ from .statefulset import statefulset
 
 def render_cluster(rc, resolved) -> list:
     """Every object of one cluster, in apply order: the other objects of its file, NetworkPolicies,
-    PodDisruptionBudgets, config, headless Service, StatefulSets, member Services."""
+    PodDisruptionBudgets, config, headless Service, StatefulSets, member Services.  ``rc`` carries
+    everything the cluster's objects need (its connected clusters, production settings and fill
+    plan: kdrender/resolve.py); of ``resolved`` only the repo's config is read."""
     config = resolved.config
-    objects = extra_objects(rc, config) + network_policies(rc, resolved) + pod_disruption_budgets(rc, config)
-    objects.extend(configmaps(rc, resolved))
+    objects = extra_objects(rc, config) + network_policies(rc, config) + pod_disruption_budgets(rc, config)
+    objects.extend(configmaps(rc, config))
     objects.append(headless_service(rc, config))
     objects.extend(ready_service(rc, config, objects[-1]))
     for role in rc.roles:

@@ -14,8 +14,8 @@ Both are mounted without ``subPath`` so kubelet refreshes them in running pods; 
 restart for membership changes.  Every ConfigMap stays under 1 MiB: a large configmeta is split
 over ``<headless>-configmeta``, ``-1``, ``-2``, ... (``shard``), projected into one volume.  No
 secret value is ever written: what configmeta takes from the cluster (connected ConfigMaps and
-Secrets, ``secret_keys``, auth tokens; see ``kdrender.inpod``) is a placeholder that the agent
-fills in the pod from mounted objects, as the ``fills`` key lists.  A second headless Service,
+Secrets, ``secret_keys``, auth tokens; see ``kdrender.inpod``, resolved per cluster as ``rc.fills``)
+is a placeholder that the agent fills in the pod from mounted objects, as the ``fills`` key lists.  A second headless Service,
 ``<headless>-ready``, lets the agent tell when a new peer is Ready before ``--addnodes``.
 """
 
@@ -26,16 +26,17 @@ import copy
 import json
 import os
 
-from .. import inpod
 from ..digest import sha256
 from ..lazyre import lazy
 from ..names import LISTED_SHARDS, configmap_names, ready_service_name, shard_name
 from ..quantity import quantity_value
+from ..resolve import role_service_ids as _role_service_ids
 from .common import metadata, with_wave
 
 CONFIGMETA_DIR = "/etc/kd/configmeta"
 AGENT_DIR = "/etc/kd/agent"
 CONNECTIONS_DIR = "/etc/kd/connections"
+CONNECTED_KEYS_DIR = CONNECTIONS_DIR + "/clusters"  # <name>: a connected cluster's secret_keys Secret
 SECRET_KEYS_DIR = "/etc/kd/secret-keys"
 TOKENS_DIR = "/etc/kd/auth-tokens"
 # A placeholder the agent replaces with a value it reads in the pod (the ``fills`` key).  As
@@ -78,30 +79,10 @@ def _flavor(role) -> dict:
             "description": "n/a", "cores": str(quantity_value(limits.get("cpu")))}
 
 
-def _role_service_ids(app_spec, role_id) -> list:
-    entry = next((rs for rs in app_spec["config"]["roleServices"] if rs["roleID"] == role_id), None)
-    return list(entry["serviceIDs"]) if entry else []
-
-
-def fill_plan(rc) -> dict:
-    """What the agent fills into this cluster's configmeta in the pod (see kdrender.inpod)."""
-    secret_name = (rc.cluster.annotations or {}).get(inpod.ANN_SECRET_KEYS)
-    keys = {}
-    if secret_name:
-        keys = {role.id: names for role in rc.roles if role.members and (names := inpod.secret_key_names(role.spec))}
-    services = {s["id"]: s for s in rc.app.spec.get("services", [])}
-    tokens = {}
-    for role in rc.roles:
-        if role.members and any(((services.get(sid) or {}).get("endpoint") or {}).get("hasAuthToken")
-                                for sid in _role_service_ids(rc.app.spec, role.id)):
-            tokens[role.id] = role.pods[-1]  # KubeDirector's role-level token: the last member's
-    objects = [o for o in inpod.connected_objects(rc.cluster, rc.cluster.annotations) if o[2]]
-    return {"secret_name": secret_name, "secret_keys": keys, "tokens": tokens, "objects": objects}
-
-
-def base_configmeta(rc, prefix: tuple = (), plan: dict | None = None) -> dict:
-    """The configmeta every member shares (spec section 3.2), without ``node``; with ``plan``
-    (this cluster's own document), placeholders for what the agent fills in."""
+def base_configmeta(rc, prefix: tuple = (), plan: dict | None = None, fill_id: str = "") -> dict:
+    """The configmeta every member shares (spec section 3.2), without ``node``; with ``plan``,
+    placeholders for what the agent fills in (their ids start with ``fill_id``: a connected
+    cluster's are ``conn:<name>:...``)."""
     plan = plan or {"secret_keys": {}, "tokens": {}}
     app = rc.app.spec
     services_by_id = {s["id"]: s for s in app.get("services", [])}
@@ -145,7 +126,7 @@ def base_configmeta(rc, prefix: tuple = (), plan: dict | None = None) -> dict:
             "flavor": _flavor(role),
         }
         if role.id in plan["secret_keys"]:
-            roles[role.id]["secret_keys"] = FILL + f"secret_keys:{role.id}"
+            roles[role.id]["secret_keys"] = FILL + f"{fill_id}secret_keys:{role.id}"
     return {
         "version": str(app["configSchemaVersion"]),
         "services": {sid: {"1": dict(sorted(by_role["1"].items()))} for sid, by_role in sorted(top_services.items())},
@@ -171,16 +152,14 @@ def node_section(rc, role, ordinal: int) -> dict:
     return node
 
 
-def connections(rc, resolved, plan: dict | None = None) -> dict:
+def connections(rc, plan: dict | None = None) -> dict:
     """Connected clusters as KubeDirector shows them (their configmeta, node null); connected
-    ConfigMaps and Secrets of known type are filled in by the agent (their content is not in Git)."""
-    conns = rc.cluster.spec.get("connections") or {}
+    ConfigMaps and Secrets of known type, and the connected clusters' ``secret_keys``, are filled in
+    by the agent (their content is not in Git)."""
     clusters = {}
-    for name in sorted(conns.get("clusters") or []):
-        other = resolved.find(rc.cluster.namespace, name)
-        if other is None:
-            continue
-        doc = base_configmeta(other, prefix=("connections", "clusters", name))
+    for name, other in rc.connected.items():
+        keys = {"secret_keys": other.fills.get("secret_keys") or {}, "tokens": {}}
+        doc = base_configmeta(other, prefix=("connections", "clusters", name), plan=keys, fill_id=_conn_id(name))
         doc["node"] = None
         doc["connections"] = {"clusters": None, "configmaps": None, "secrets": None}
         clusters[name] = doc
@@ -188,20 +167,37 @@ def connections(rc, resolved, plan: dict | None = None) -> dict:
     return {"clusters": clusters, **{what: FILL + what if what in kinds else {} for what in ("configmaps", "secrets")}}
 
 
+def _conn_id(name: str) -> str:
+    return f"conn:{name}:"
+
+
+def connected_keys(rc) -> list:
+    """``(name, Secret, {role: key names})`` of every connected cluster whose ``secret_keys`` the
+    agent fills, from that cluster's ``kdrender.dev/secret-keys`` Secret, as KubeDirector includes
+    a connected cluster's decrypted ``secret_keys``."""
+    return [(name, other.fills["secret_name"], other.fills["secret_keys"])
+            for name, other in rc.connected.items() if (other.fills or {}).get("secret_keys")]
+
+
 def fills_text(rc, plan: dict) -> str:
     """The agent's instructions for the placeholders (TAB-separated lines, see kd-agent.sh)."""
     lines = []
     for role_id, names in sorted(plan["secret_keys"].items()):
         lines.append(["secret_keys:" + role_id, "keys", SECRET_KEYS_DIR, role_id, " ".join(names)])
+    for name, _secret, keys in connected_keys(rc):
+        for role_id, names in sorted(keys.items()):
+            lines.append([f"{_conn_id(name)}secret_keys:{role_id}", "keys", f"{CONNECTED_KEYS_DIR}/{name}", role_id,
+                          " ".join(names)])
     for role_id, pod in sorted(plan["tokens"].items()):
         lines.append(["token:" + role_id, "token", TOKENS_DIR, pod])
     order = {what: i for i, what in enumerate(("configmaps", "secrets"))}
     objects = sorted(enumerate(plan["objects"]), key=lambda item: (order[item[1][0]], item[1][2], item[0]))
-    for _, (what, name, kind_type, labels, notes, _in_repo) in objects:
+    for _, (what, name, kind_type, labels, notes, _in_repo, applied) in objects:
         encode = _b64 if what == "secrets" else str  # a Secret's fields are Go []byte: base64
         lines.append(["obj", what, go_json(kind_type), f"{CONNECTIONS_DIR}/{what}/{name}", go_json(encode(name)),
                       go_json({k: encode(v) for k, v in sorted(labels.items())}),
-                      go_json({k: encode(str(v)) for k, v in sorted(notes.items())})])
+                      go_json({k: encode(str(v)) for k, v in sorted(notes.items())}),
+                      "applied" if applied else "mounted"])
     return "".join("\t".join(line) + "\n" for line in lines)
 
 
@@ -211,11 +207,11 @@ def _b64(text: str) -> str:
 
 def configmeta(rc, resolved, role, ordinal: int) -> dict:
     """The whole configmeta.json of one member (what the agent assembles in the pod, before it
-    replaces the placeholders of ``fill_plan``)."""
-    plan = fill_plan(rc)
+    replaces the placeholders of ``rc.fills``)."""
+    plan = rc.fills
     doc = base_configmeta(rc, plan=plan)
     doc["node"] = node_section(rc, role, ordinal)
-    doc["connections"] = connections(rc, resolved, plan)
+    doc["connections"] = connections(rc, plan)
     return doc
 
 
@@ -335,16 +331,15 @@ def shard(entries: list, budget: int | None = None) -> list:
     return maps
 
 
-def configmaps(rc, resolved) -> list:
-    config = resolved.config
+def configmaps(rc, config) -> list:
     if not cluster_uses_agent(rc, config):
         return []
     agent_name = configmap_names(rc.headless)[1]
     labels = {**rc.recommended, **rc.labels}
     annotations = with_wave({}, config, WAVE)
-    plan = fill_plan(rc)
+    plan = rc.fills
     base = base_configmeta(rc, plan=plan)
-    base["connections"] = connections(rc, resolved, plan)
+    base["connections"] = connections(rc, plan)
     conn_text = go_json(base["connections"])
     entries = [
         ("configmeta.json", go_json(base)),
@@ -410,15 +405,19 @@ def agent_volumes(rc, role) -> tuple[list, list]:
         {"name": "kd-configmeta", "mountPath": CONFIGMETA_DIR, "readOnly": True},
         {"name": "kd-agent", "mountPath": AGENT_DIR, "readOnly": True},
     ]
-    plan = fill_plan(rc)
+    plan = rc.fills
     if plan["secret_keys"]:
         volumes.append({"name": "kd-secret-keys", "secret": {"secretName": plan["secret_name"], "defaultMode": 0o440,
                                                              "optional": True}})
         mounts.append({"name": "kd-secret-keys", "mountPath": SECRET_KEYS_DIR, "readOnly": True})
     if plan["tokens"]:
-        volumes.append({"name": "kd-auth-tokens", "secret": {"secretName": inpod.auth_token_secret(rc.headless),
+        volumes.append({"name": "kd-auth-tokens", "secret": {"secretName": plan["tokens_secret"],
                                                              "defaultMode": 0o440, "optional": True}})
         mounts.append({"name": "kd-auth-tokens", "mountPath": TOKENS_DIR, "readOnly": True})
+    for i, (name, secret, _keys) in enumerate(connected_keys(rc)):
+        volumes.append({"name": f"kd-conn-keys-{i}", "secret": {"secretName": secret, "defaultMode": 0o440,
+                                                                "optional": True}})
+        mounts.append({"name": f"kd-conn-keys-{i}", "mountPath": f"{CONNECTED_KEYS_DIR}/{name}", "readOnly": True})
     conns = rc.cluster.spec.get("connections") or {}
     for i, name in enumerate(sorted(conns.get("configmaps") or [])):
         volumes.append({"name": f"kd-conn-cm-{i}", "configMap": {"name": name, "defaultMode": 0o444, "optional": True}})

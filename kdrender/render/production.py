@@ -1,4 +1,5 @@
-"""Production objects KubeDirector never had (settings: kdrender/production.py, README "Production objects").
+"""Production objects KubeDirector never had (settings: kdrender/production.py, resolved per cluster as
+``rc.production``; README "Production objects").
 
 * PodDisruptionBudget per role with more than one member (on by default, ``maxUnavailable: 1``).
 * NetworkPolicy per cluster (off by default): members reach each other on every port, the
@@ -13,7 +14,6 @@
 
 from __future__ import annotations
 
-from ..production import TOPOLOGY_KEYS, settings_for
 from ..resolve import LABEL_CLUSTER
 from .common import metadata, role_labels, selector_labels, with_wave
 
@@ -23,12 +23,8 @@ PROBE_TIMING = {"periodSeconds": 10, "failureThreshold": 3, "successThreshold": 
                 "initialDelaySeconds": 0}
 
 
-def settings(rc, config):
-    return settings_for(config.production, rc.cluster.annotations, [role.id for role in rc.roles])
-
-
 def pod_disruption_budgets(rc, config) -> list:
-    prod = settings(rc, config)
+    prod = rc.production
     if not prod.pdb:
         return []
     return [{
@@ -63,11 +59,10 @@ def _policy(rc, config, name: str, target: str, ingress: list) -> dict:
     }
 
 
-def network_policies(rc, resolved) -> list:
-    config = resolved.config
+def network_policies(rc, config) -> list:
     policies = []
     own = {"podSelector": {"matchLabels": {LABEL_CLUSTER: rc.cluster.name}}}
-    prod = settings(rc, config)
+    prod = rc.production
     if prod.network_policy:
         ingress = [{"from": [own]}]
         ports = _ports(rc)
@@ -75,9 +70,8 @@ def network_policies(rc, resolved) -> list:
             peers = [{"podSelector": {}}] + [_peer(e) for e in dict.fromkeys(prod.allow_from)]
             ingress.append({"from": peers, "ports": ports})
         policies.append(_policy(rc, config, rc.headless, rc.cluster.name, ingress))
-    for name in sorted((rc.cluster.spec.get("connections") or {}).get("clusters") or []):
-        other = resolved.find(rc.cluster.namespace, name)
-        if other is None or other is rc or not settings(other, config).network_policy or not _ports(other):
+    for other in rc.connected.values():
+        if other.cluster is rc.cluster or not other.production.network_policy or not _ports(other):
             continue  # without a policy of its own the other cluster accepts everything already
         policies.append(_policy(rc, config, f"{rc.headless}-to-{other.headless}", other.cluster.name,
                                 [{"from": [own], "ports": _ports(other)}]))
@@ -86,7 +80,7 @@ def network_policies(rc, resolved) -> list:
 
 def pod_fields(rc, role, config, container: dict, pod_spec: dict) -> None:
     """Add the readinessProbe, priorityClassName and topologySpreadConstraints a role's settings ask for."""
-    prod = settings(rc, config)
+    prod = rc.production
     if prod.readiness_probe and role.ports and "readinessProbe" not in container:
         container["readinessProbe"] = {"tcpSocket": {"port": role.ports[0].number}, **PROBE_TIMING}
     priority = prod.priority_for(role.id)
@@ -95,6 +89,6 @@ def pod_fields(rc, role, config, container: dict, pod_spec: dict) -> None:
     if prod.spread:
         selector = selector_labels(rc, role, config)
         pod_spec["topologySpreadConstraints"] = [
-            {"maxSkew": prod.max_skew, "topologyKey": TOPOLOGY_KEYS[over],
+            {"maxSkew": prod.max_skew, "topologyKey": key,
              "whenUnsatisfiable": prod.when_unsatisfiable, "labelSelector": {"matchLabels": dict(selector)}}
-            for over in prod.spread]
+            for key in prod.topology_keys]

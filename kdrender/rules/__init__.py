@@ -1,7 +1,8 @@
 """Semantic rules: KubeDirector's admission checks (spec section 4) and kdrender's own.
 
 One module per rule, as in yamllint: each has an ``ID``, a ``TARGET`` (``app``,
-``cluster``, ``config`` or ``repo``, or a tuple of the first three) and a ``check`` function yielding ``(path, message)`` pairs.
+``cluster``, ``config``, ``extra``, ``repo`` or ``deploy``, the YAML files under deploy/ that only
+``kdrender validate`` reads; or a tuple of the first three) and a ``check`` function yielding ``(path, message)`` pairs.
 The module docstring is the rule's documentation (``kdrender rules`` prints it).
 """
 
@@ -59,6 +60,11 @@ class ExtraContext:
 
 
 @record
+class DeployContext:
+    doc: Document  # a document of a YAML file under deploy/ (the GitOps objects kdrender init writes)
+
+
+@record
 class RepoContext:
     clusters: list  # of ClusterContext
     apps: list  # of AppContext
@@ -97,6 +103,7 @@ from . import (  # noqa: E402  (the registry needs the context classes above)
     config_labels,
     extra_objects,
     config_production,
+    deploy_placeholders,
     repo_connections,
     repo_duplicates,
     url_credentials,
@@ -112,6 +119,7 @@ RULES = [
     config_labels, extra_objects, cluster_production, config_production,
     app_package_http, cluster_file_injections, cluster_injection_http,  # agent inputs (issue 9)
     repo_duplicates, repo_connections, url_credentials,
+    deploy_placeholders,
 ]
 
 

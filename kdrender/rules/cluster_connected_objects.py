@@ -6,13 +6,13 @@ kdrender's agent fills them in the pod from their mounts (their content never en
 bundle); the type comes from the object when the cluster's file holds it, else from the
 annotations ``kdrender.dev/configmap-types`` / ``kdrender.dev/secret-types`` (``"<name>=<type>"``).
 Warned: connected objects that are not in the repo (whether they exist cannot be checked
-offline), objects of unknown type (left out of configmeta), the ``secret_keys`` Secret named by
+offline; an empty one is told from a missing one by the key ``kdrender.dev-exists``), objects of unknown type (left out of configmeta), the ``secret_keys`` Secret named by
 ``kdrender.dev/secret-keys``, roles whose ``secretKeys`` no Secret fills, and auth tokens an
 adopted cluster's status records (kept only when copied into the ``<headless>-auth-tokens``
 Secret; kdrender never renders them).
 """
 
-from ..inpod import ANN_SECRET_KEYS, KINDS, connected_objects, secret_key_names
+from ..inpod import ANN_SECRET_KEYS, EXISTS_KEY, KINDS, connected_objects, secret_key_names
 
 ID = "connected-objects"
 TARGET = "cluster"
@@ -29,7 +29,8 @@ def check(ctx):
         notes = []
         if not in_repo:
             notes.append("is not in this repo: whether it exists cannot be checked offline (the agent "
-                         "leaves it out of configmeta while it is missing)")
+                         "leaves it out of configmeta while it is missing, and while it is empty unless it "
+                         f"holds the key {EXISTS_KEY})")
         if not kind_type:
             notes.append(f"has no {label} known to kdrender, so it is left out of configmeta as KubeDirector "
                          f"leaves out unlabelled objects; declare it with the annotation {ann}: \"{name}=<type>\" "

@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from ..rules.deploy_placeholders import PLACEHOLDER
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 PACKAGE = Path(__file__).resolve().parent.parent
-KDRENDER_GIT_URL = "https://git.example.com/kdrender.git"  # where .pre-commit-hooks.yaml lives (as README "Review")
 PIP_SPEC = f"kdrender=={__version__}"
-DEFAULT_REPO_URL = "https://git.example.com/kd-clusters.git"
 DEFAULT_BRANCH = "main"
 DEFAULT_NAMESPACE = "default"
 EXAMPLE_APP = "spark221e2"  # the example cluster's app when it is in the chosen catalog
@@ -341,7 +340,7 @@ def repo_files(apps: list, gitops: str, repo_url: str, ci: str) -> tuple[dict, t
     example = (DEFAULT_NAMESPACE, _example_name(example_app))
     files[f"clusters/{example[1]}.yaml"] = cluster_text(catalog.apps[example_app], example[1], None, {}).encode()
     values = {"version": __version__, "repo_url": repo_url, "branch": DEFAULT_BRANCH, "namespace": DEFAULT_NAMESPACE,
-              "pip_spec": PIP_SPEC, "kdrender_repo": KDRENDER_GIT_URL, "apps": wanted,
+              "pip_spec": PIP_SPEC, "apps": wanted, "placeholder": PLACEHOLDER,
               "argocd": gitops in ("argocd", "both"), "flux": gitops in ("flux", "both")}
     texts = {
         "kdrender.yaml": config_text(DEFAULT_NAMESPACE),
@@ -396,14 +395,30 @@ def write_files(target: Path, files: dict, force: bool, also=()) -> None:
         os.replace(tmp, path)  # replaces a symlink itself, never its target
 
 
+def repo_url_for(target: str, given: str | None) -> tuple[str, str]:
+    """The Git URL init writes into deploy/, and a line for the user: ``given`` (``--repo-url``),
+    else the origin remote of the Git repo ``target`` is in (kdrender/scaffold/origin.py), else
+    :data:`PLACEHOLDER`, which ``kdrender validate`` refuses until it is set."""
+    if given is not None:
+        return given, ""
+    from .origin import origin_url
+
+    url, note = origin_url(target, lambda text: bool(_REPO_URL.match(text)))
+    if url:
+        return url, f"repo URL from the origin remote: {url}" + (f" ({note})" if note else "")
+    return PLACEHOLDER, (f"no --repo-url, and {note}: deploy/ holds {PLACEHOLDER} where the repo's Git URL goes; "
+                         "set it there (kdrender validate refuses it until then)")
+
+
 def init_repo(target: str, gitops: str, repo_url: str, ci: str, apps: list, force: bool) -> tuple[list, tuple]:
-    """Write a new cluster repo into ``target`` and build its golden/; returns (files, example cluster)."""
+    """Write a new cluster repo into ``target`` and build its golden/; returns (files, example cluster).
+    ``repo_url`` is a Git URL or :data:`PLACEHOLDER` (see :func:`repo_url_for`)."""
     from ..compare import GOLDEN, write_tree
     from ..emit import bundle_files
     from ..pipeline import load_model, render_model
     from ..problems import UserError, format_problems
 
-    if not _REPO_URL.match(repo_url):
+    if repo_url != PLACEHOLDER and not _REPO_URL.match(repo_url):
         raise ValueError(f"{repo_url!r} is not a Git URL (https://, ssh://, git:// or user@host:path)")
     root = Path(target)
     files, example = repo_files(apps, gitops, repo_url, ci)

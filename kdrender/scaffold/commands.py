@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from . import CI, DEFAULT_REPO_URL, GITOPS, ScaffoldError
+from . import CI, GITOPS, ScaffoldError
 
 
 def _fail(message: str) -> None:
@@ -20,24 +20,29 @@ def _fail(message: str) -> None:
 @click.argument("directory", required=False, default=".", type=click.Path(file_okay=False))
 @click.option("--gitops", type=click.Choice(GITOPS), default="argocd", show_default=True,
               help="deploy/ for Argo CD (an ApplicationSet), Flux (GitRepository + Kustomizations) or both.")
-@click.option("--repo-url", default=DEFAULT_REPO_URL, show_default=True, help="The Git URL of the new repo.")
+@click.option("--repo-url", default=None,
+              help="The Git URL of the new repo (default: the origin remote of the Git repo DIRECTORY is in; "
+                   "without one, REPLACE-ME, which `kdrender validate` refuses until it is set).")
 @click.option("--ci", type=click.Choice(CI), default="github", show_default=True,
               help="A workflow running validate and check on pull requests and build on the default branch.")
 @click.option("--apps", default="", metavar="A,B", help="Apps of kdrender's catalog to copy (default: all).")
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 def init(directory: str, gitops: str, repo_url: str, ci: str, apps: str, force: bool) -> None:
     """Write a working cluster repo into DIRECTORY (default: the current folder) and build its golden/."""
-    from . import init_repo
+    from . import init_repo, repo_url_for
 
     names = [a.strip() for a in apps.split(",") if a.strip()]
+    url, note = repo_url_for(directory, repo_url)
     try:
-        written, (namespace, name) = init_repo(directory, gitops, repo_url, ci, names, force)
+        written, (namespace, name) = init_repo(directory, gitops, url, ci, names, force)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     except ScaffoldError as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot write into {directory}: {exc.strerror} ({exc.filename})")
+    if note:
+        click.echo(f"kdrender: {note}", err=True)
     click.echo(f"wrote {len(written)} files to {directory}; example cluster {namespace}/{name}\n"
                f"next: cd {directory} && kdrender validate && kdrender build && kdrender check", err=True)
 
