@@ -50,7 +50,7 @@ def _chunk(kind: str, start: int, stop: int) -> list:
     from .pipeline import rendered_clusters
 
     done = [(emitted, problems) for _, emitted, problems in
-            rendered_clusters(_STATE["model"], _STATE["resolved"], start, stop, emit=lambda rc, objects: _emit(kind, rc, objects))]
+            rendered_clusters(_STATE["model"], None, start, stop, emit=lambda rc, objects: _emit(kind, rc, objects))]
     folder = _STATE.get("folder")  # set for parallel json runs only, so only workers see it
     if folder is None or any(p for _, p in done):
         return done
@@ -84,12 +84,10 @@ def rendered(model, kind: str, workers: int | None = None, folder=None):
     generate's spool is not sent).
     """
     from .problems import UserError
-    from .resolve import resolve_model
 
-    resolved = resolve_model(model)
-    count = len(resolved.clusters)
+    count = len(model.clusters)
     workers = jobs() if workers is None else workers
-    _STATE.update(model=model, resolved=resolved, folder=None)
+    _STATE.update(model=model, folder=None)
     problems: list = []
     frozen = False
     try:
