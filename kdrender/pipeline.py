@@ -14,7 +14,17 @@ from .scope import add_connected, demote, relevant_files
 
 def load_model(root: str, cluster_files: list[str] | None = None, namespace: str | None = None,
                options: dict | None = None, cache=None) -> Model:
-    """Load and validate a repo; raise UserError with every problem when there are any."""
+    """Load and validate a repo; raise UserError with every problem when there are any.
+
+    A whole repo, or more than ``index.KEEP`` selected cluster files, is checked by the streaming
+    index (kdrender/index.py: the model reads each cluster again when it is rendered); a few
+    selected files are read and kept in memory, which is quicker for Argo CD's one cluster."""
+    from .index import KEEP
+
+    if cluster_files is None or len(set(cluster_files)) > KEEP:
+        from .index import load
+
+        return load(root, cluster_files, namespace, options, cache)
     from .validate import validate_repo
 
     repo = load_repo(root, cluster_files)

@@ -128,15 +128,23 @@ def _can_fork() -> bool:
 
 
 def _parallel(kind: str, count: int, workers: int):
+    return in_order(_chunk, [(kind, start, start + CHUNK) for start in range(0, count, CHUNK)], workers)
+
+
+def in_order(func, tasks: list, workers: int):
+    """``func(*task)`` of each task, computed by ``workers`` forked processes, yielded in order.
+
+    ``func`` and the data it works on must be reachable from module state set before this call
+    (the workers are forked).  At most ``2 * workers`` tasks are in flight: bounded memory
+    however many tasks there are."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
-    starts = list(range(0, count, CHUNK))
-    window = 2 * workers  # chunks in flight: bounded memory however many clusters
+    window = 2 * workers
     with ctx.Pool(workers, initializer=_worker_signals) as pool:
         pending = []
-        for start in starts:
-            pending.append(pool.apply_async(_chunk, (kind, start, start + CHUNK)))
+        for task in tasks:
+            pending.append(pool.apply_async(func, task))
             if len(pending) >= window:
                 yield pending.pop(0).get()
         while pending:

@@ -33,6 +33,7 @@ def _explode(*args, **kwargs):
 def test_internal_error_is_one_line_and_exit_3(tmp_path, monkeypatch, argv):
     root = write_case(tmp_path / "repo", {})
     monkeypatch.setattr("kdrender.validate.validate_repo", _explode)
+    monkeypatch.setattr("kdrender.index.check_repo", _explode)
     monkeypatch.setattr("kdrender.pipeline.load_model", _explode)
     result = run_kdrender(argv, root)
     assert result.exit == 3 and result.stdout == ""
