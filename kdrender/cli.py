@@ -49,16 +49,21 @@ def main() -> None:
                    "(no REF: the merge base with the default branch).")
 def validate(repo: str, fmt: str, base: str | None) -> None:
     """Check the catalog, clusters and kdrender.yaml of REPO; print every problem."""
-    from .load import load_repo
-    from .validate import deploy_problems, validate_repo
+    if base is None:  # the streaming check: memory does not grow with the repo
+        from .index import check_repo
 
-    files = load_repo(repo)
-    model, problems = validate_repo(files)
-    problems = sorted(set(problems) | set(deploy_problems(repo)))
-    if base is not None:
+        model, problems = check_repo(repo)
+    else:  # the update rules compare two whole revisions
+        from .load import load_repo
         from .review.commands import update_problems
+        from .validate import validate_repo
 
+        files = load_repo(repo)
+        model, problems = validate_repo(files)
         problems = sorted(set(problems) | set(update_problems(repo, base or None, files, model, problems)))
+    from .validate import deploy_problems
+
+    problems = sorted(set(problems) | set(deploy_problems(repo)))
     _notices(model)
     errors = [p for p in problems if p.level == "error"]
     if fmt == "json":

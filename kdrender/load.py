@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from .budget import LIMITS, Budget, BudgetExceeded
+from .budget import LIMITS, OVER, RULE as BUDGET_RULE, Budget, BudgetExceeded
 from .digest import sha256
 from .lazyre import lazy
 from .problems import Problem, format_path
@@ -129,12 +129,12 @@ class _Walker:
         try:
             self.budget.take_nodes()
         except BudgetExceeded as exc:
-            raise yaml.MarkedYAMLError(problem=str(exc), problem_mark=node.start_mark) from None
+            raise _OverBudget(problem=str(exc), problem_mark=node.start_mark) from None
         if not isinstance(node, yaml.CollectionNode):
             return self._scalar(node, path)
         reason = self.budget.too_deep(len(path) + 1)
         if reason:
-            raise yaml.MarkedYAMLError(problem=reason, problem_mark=node.start_mark)
+            raise _OverBudget(problem=reason, problem_mark=node.start_mark)
         if id(node) in self.open:
             raise yaml.MarkedYAMLError(problem="an alias refers to a node that contains it",
                                        problem_mark=node.start_mark)
@@ -206,6 +206,10 @@ class _Walker:
         if isinstance(node, yaml.ScalarNode) and node.tag == _STR:
             return _shared(node.value)
         return _shared(self.loader.construct_object(node, deep=True))
+
+
+class _OverBudget(yaml.MarkedYAMLError):
+    """A file ran out of its budget while being walked: reported as that, not as invalid YAML."""
 
 
 def _shared(value):
@@ -327,6 +331,9 @@ def parse_yaml(text: str, file: str, budget: Budget | None = None,
                 docs.append(Document(file, index, data, walker.positions if positions else None,
                                      source=None if positions else text, name_at=walker.positions.get(NAME_PATH)))
             index += 1
+    except _OverBudget as exc:
+        mark = exc.problem_mark
+        return [], [Problem(file, mark.line + 1, mark.column + 1, "", exc.problem, BUDGET_RULE)]
     except yaml.YAMLError as exc:
         return [], [_mark_problem(file, exc, "invalid YAML")]
     finally:
@@ -353,7 +360,7 @@ def parse_json(text: str, file: str, budget: Budget | None = None) -> tuple[list
     except json.JSONDecodeError as exc:
         return [], [Problem(file, exc.lineno, exc.colno, "", f"invalid JSON: {exc.msg}", "syntax")]
     except RecursionError:
-        return [], [Problem(file, 1, 1, "", f"invalid JSON: {budget.too_deep(budget.depth + 1)}", "syntax")]
+        return [], [Problem(file, 1, 1, "", budget.too_deep(budget.depth + 1), BUDGET_RULE)]
     except ValueError:  # only a number of more than 4,300 digits gets here
         return [], [Problem(file, 1, 1, "", "invalid JSON: a number is out of range (Kubernetes integers are 64-bit)",
                             "syntax")]
@@ -361,9 +368,10 @@ def parse_json(text: str, file: str, budget: Budget | None = None) -> tuple[list
     try:
         found = _json_values(data, budget)
     except BudgetExceeded as exc:
-        return [], [Problem(file, 1, 1, "", f"invalid JSON: {exc}", "syntax")]
+        return [], [Problem(file, 1, 1, "", str(exc), BUDGET_RULE)]
     if found:
-        return [], [doc.problem(path, message, "syntax") for path, message in found]
+        return [], [doc.problem(path, message, BUDGET_RULE if message.startswith(OVER) else "syntax")
+                    for path, message in found]
     if not duplicates:
         return [doc], []
     walked, problems = parse_yaml(text.replace("\t", " "), file)
@@ -430,7 +438,8 @@ def read_file(root: str, rel: str, budget: Budget | None = None) -> tuple[list[D
         return [], [Problem(rel, 1, 1, "", reason if reason != exc.reason else f"file {reason}", "load")]
     reason = budget.take_bytes(len(raw))
     if reason:
-        return [], [Problem(rel, 1, 1, "", reason, "load")]
+        return [], [Problem(rel, 1, 1, "", reason, BUDGET_RULE)]
+    budget.start_file()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -482,6 +491,7 @@ class RepoFiles:
     problems: list[Problem] = field(default_factory=list)
     extras: list[Document] = field(default_factory=list)  # other Kubernetes objects in cluster files
     budget: Budget = field(default_factory=Budget)
+    read: list = field(default_factory=list)  # the cluster files read, in order
 
     def add(self, doc: Document) -> None:
         """File a document of ``clusters/`` by kind (apps, configs and other Kubernetes objects may live there too)."""
@@ -532,6 +542,7 @@ def load_repo(root: str, cluster_files: list[str] | None = None) -> RepoFiles:
         rels = sorted(set(cluster_files))
     for rel in rels:
         docs, problems = read_file(root, rel, budget)
+        repo.read.append(rel)
         repo.problems.extend(problems)
         for doc in docs:
             repo.add(doc)

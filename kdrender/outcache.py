@@ -113,6 +113,14 @@ def fingerprint(root: str, rel: str) -> str:
     return f"other:{stat.S_IFMT(mode)}"
 
 
+_RECORDING = False  # an OutputCache records what this process reads
+
+
+def recording() -> bool:
+    """Whether this process's reads are being recorded (a forked child's would not be)."""
+    return _RECORDING
+
+
 class OutputCache:
     MAX_OUTPUT = MAX_OUTPUT
 
@@ -191,6 +199,8 @@ class OutputCache:
                 return func(*args, **kwargs)
             return recorded
 
+        global _RECORDING
+        _RECORDING = True
         targets = [(builtins, "open"), (io, "open"), (os, "open"), (os, "stat"), (os, "lstat"), (os, "readlink"),
                    (os, "scandir"), (os, "listdir")]
         self._saved = {(mod, name): getattr(mod, name) for mod, name in targets}
@@ -211,6 +221,8 @@ class OutputCache:
         for (mod, name), func in self._saved.items():
             setattr(mod, name, func)
         self._saved = {}
+        global _RECORDING
+        _RECORDING = False
 
     def abandon(self) -> None:
         """The output will not be stored (too large): stop recording what the run reads."""

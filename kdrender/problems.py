@@ -97,8 +97,17 @@ class UserError(Exception):
 def report(problems: list, notices: list = (), warnings: list = (), limit: int | None = None) -> str:
     """What the commands print on stderr: notices, warnings, problems and a count line."""
     limit = DEFAULT_PROBLEM_LIMIT if limit is None else limit
-    lines = [f"notice: {n}" for n in notices[:limit]] + [f"warning: {w.text()}" for w in list(warnings)[:limit]]
+    warnings = list(warnings)
+    lines = [f"notice: {n}" for n in notices[:limit]] + _more(len(notices) - limit, "notice")
+    lines += [f"warning: {w.text()}" for w in warnings[:limit]] + _more(len(warnings) - limit, "warning")
     if problems:
         lines.append(format_problems(problems, limit=limit))
         lines.append(f"kdrender: {len(problems)} problem{'s' if len(problems) != 1 else ''} found")
     return "".join(line + "\n" for line in lines)
+
+
+def _more(hidden: int, what: str) -> list:
+    """One summary line for what the print limit left out."""
+    if hidden <= 0:
+        return []
+    return [f"kdrender: {hidden} more {what}{'s' if hidden != 1 else ''} not shown (limits.problems in kdrender.yaml)"]

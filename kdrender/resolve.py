@@ -108,8 +108,12 @@ class ResolvedCluster:
 
 @record
 class ResolvedModel:
+    """Resolved clusters: all of a model (:func:`resolve_model`), or the few a streaming run is
+    rendering (kdrender/stream.py), which find the clusters they connect to through ``lookup``."""
+
     model: Model
     clusters: list = field(default_factory=list)
+    lookup: object = None  # (namespace, name) -> Cluster or None, for clusters not in ``clusters``
 
     @property
     def config(self):
@@ -119,7 +123,8 @@ class ResolvedModel:
         for rc in self.clusters:
             if rc.cluster.namespace == namespace and rc.cluster.name == name:
                 return rc
-        return None
+        cluster = self.lookup(namespace, name) if self.lookup is not None else None
+        return resolve_one(cluster, self.config) if cluster is not None else None
 
 
 def _covered(path: str, by: str) -> bool:
@@ -309,13 +314,38 @@ def resolve_model(model: Model) -> ResolvedModel:
     return ResolvedModel(model, list(resolved_clusters(model)))
 
 
+def resolve_some(model: Model, clusters: list) -> ResolvedModel:
+    """Resolve ``clusters`` of ``model`` (a chunk of a streaming run); the clusters they connect to
+    are found in the model and resolved when asked for (``ResolvedModel.find``)."""
+    find = finder(model)
+    return ResolvedModel(model, [resolve_one(c, model.config, find) for c in clusters], find)
+
+
+def finder(model: Model):
+    """``(namespace, name) -> Cluster or None`` over all clusters of the model: the streaming
+    index's own (kdrender/index.py), or a map of the clusters in memory (the first of each name
+    in the model's order, as ``ResolvedModel.find`` over all of them gives)."""
+    find = getattr(model.clusters, "find", None)
+    if find is not None:
+        return find
+    known: dict = {}
+
+    def lookup(namespace: str, name: str):
+        if not known:  # made when first asked: most clusters connect to none
+            for cluster in model.clusters:
+                known.setdefault((cluster.namespace, cluster.name), cluster)
+        return known.get((namespace, name))
+    return lookup
+
+
+def resolve_one(cluster: Cluster, config, find=None) -> ResolvedCluster:
+    """One cluster under the repo's config; ``find`` as for :func:`resolve_cluster`."""
+    return resolve_cluster(cluster, config.settings, config.recommended_labels, config.instance_label,
+                           config.production, find)
+
+
 def resolved_clusters(model: Model):
     """Each cluster of the model resolved, one at a time."""
-    config = model.config
-    by_name: dict = {}
-    for c in model.clusters:
-        by_name.setdefault((c.namespace, c.name), c)
-    find = lambda namespace, name: by_name.get((namespace, name))  # noqa: E731
+    find = finder(model)
     for cluster in model.clusters:
-        yield resolve_cluster(cluster, config.settings, config.recommended_labels, config.instance_label,
-                              config.production, find)
+        yield resolve_one(cluster, model.config, find)

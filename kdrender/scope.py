@@ -43,6 +43,7 @@ def add_connected(repo: RepoFiles, selected: list) -> None:
         if rel in selected:
             continue
         docs, problems = read_file(repo.root, rel, repo.budget)
+        repo.read.append(rel)
         repo.problems.extend(problems)
         for doc in docs:
             repo.add(doc)

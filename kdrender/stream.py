@@ -50,7 +50,7 @@ def _chunk(kind: str, start: int, stop: int) -> list:
     from .pipeline import rendered_clusters
 
     done = [(emitted, problems) for _, emitted, problems in
-            rendered_clusters(_STATE["model"], _STATE["resolved"], start, stop, emit=lambda rc, objects: _emit(kind, rc, objects))]
+            rendered_clusters(_STATE["model"], None, start, stop, emit=lambda rc, objects: _emit(kind, rc, objects))]
     folder = _STATE.get("folder")  # set for parallel json runs only, so only workers see it
     if folder is None or any(p for _, p in done):
         return done
@@ -84,12 +84,10 @@ def rendered(model, kind: str, workers: int | None = None, folder=None):
     generate's spool is not sent).
     """
     from .problems import UserError
-    from .resolve import resolve_model
 
-    resolved = resolve_model(model)
-    count = len(resolved.clusters)
+    count = len(model.clusters)
     workers = jobs() if workers is None else workers
-    _STATE.update(model=model, resolved=resolved, folder=None)
+    _STATE.update(model=model, folder=None)
     problems: list = []
     frozen = False
     try:
@@ -130,15 +128,23 @@ def _can_fork() -> bool:
 
 
 def _parallel(kind: str, count: int, workers: int):
+    return in_order(_chunk, [(kind, start, start + CHUNK) for start in range(0, count, CHUNK)], workers)
+
+
+def in_order(func, tasks: list, workers: int):
+    """``func(*task)`` of each task, computed by ``workers`` forked processes, yielded in order.
+
+    ``func`` and the data it works on must be reachable from module state set before this call
+    (the workers are forked).  At most ``2 * workers`` tasks are in flight: bounded memory
+    however many tasks there are."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
-    starts = list(range(0, count, CHUNK))
-    window = 2 * workers  # chunks in flight: bounded memory however many clusters
+    window = 2 * workers
     with ctx.Pool(workers, initializer=_worker_signals) as pool:
         pending = []
-        for start in starts:
-            pending.append(pool.apply_async(_chunk, (kind, start, start + CHUNK)))
+        for task in tasks:
+            pending.append(pool.apply_async(func, task))
             if len(pending) >= window:
                 yield pending.pop(0).get()
         while pending:

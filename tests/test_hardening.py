@@ -34,6 +34,7 @@ def _explode(*args, **kwargs):
 def test_internal_error_is_one_line_and_exit_3(tmp_path, monkeypatch, argv):
     root = write_case(tmp_path / "repo", {})
     monkeypatch.setattr("kdrender.validate.validate_repo", _explode)
+    monkeypatch.setattr("kdrender.index.check_repo", _explode)
     monkeypatch.setattr("kdrender.pipeline.load_model", _explode)
     result = run_kdrender(argv, root)
     assert result.exit == 3 and result.stdout == ""
@@ -91,13 +92,16 @@ def test_budget_from_options_ignores_what_the_schema_refuses():
                                                                      LIMITS["problems"][0])
 
 
-def test_one_budget_for_the_whole_run(kd):
+def test_the_value_budget_is_per_file(kd):
     text = "".join(f"- {i}\n" for i in range(80))
-    root = kd.write({"clusters/a.yaml": text, "clusters/b.yaml": text, "kdrender.yaml": "kdrender:\n  limits: {nodes: 150}\n"})
+    big = "".join(f"- {i}\n" for i in range(160))
+    root = kd.write({"clusters/a.yaml": text, "clusters/b.yaml": text, "clusters/c.yaml": big,
+                     "kdrender.yaml": "kdrender:\n  limits: {nodes: 150}\n"})
     repo = load_repo(str(root))
     messages = {p.file: p.message for p in repo.problems}
-    assert "clusters/a.yaml" not in messages  # the 81 values of a.yaml fit; with b.yaml's they are over 150
-    assert messages["clusters/b.yaml"].startswith("invalid YAML: more than 150 values in the files of this run")
+    assert "clusters/a.yaml" not in messages and "clusters/b.yaml" not in messages  # 81 values each: under 150
+    assert messages == {"clusters/c.yaml": "over budget: more than 150 values in this file, aliases expanded "
+                                           "(limits.nodes in kdrender.yaml); not read"}
 
 
 def test_depth_limit_is_configurable(kd):

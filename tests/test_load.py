@@ -104,8 +104,9 @@ def test_alias_expansion_is_bounded():
         f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcde", "bcdef"))
     docs, problems = parse_yaml(laughs, "f.yaml", Budget(nodes=1000))
     assert docs == []
-    assert [p.rule for p in problems] == ["syntax"]
-    assert "more than 1000 values in the files of this run, aliases expanded (limits.nodes" in problems[0].message
+    assert [p.rule for p in problems] == ["budget"]
+    assert problems[0].message == ("over budget: more than 1000 values in this file, aliases expanded "
+                                   "(limits.nodes in kdrender.yaml); not read")
 
 
 def test_malformed_yaml():

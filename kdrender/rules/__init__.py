@@ -66,8 +66,15 @@ class DeployContext:
 
 @record
 class RepoContext:
-    clusters: list  # of ClusterContext
+    clusters: list  # of ClusterContext: the clusters to check, in file order
     apps: list  # of AppContext
+    known: object = None  # (namespace, name) of every cluster of the run; None: those of ``clusters``
+
+    @property
+    def names(self):
+        """The (namespace, name) of every cluster of the run (a streaming run checks only some
+        clusters, against the index of all: kdrender/index.py)."""
+        return self.known if self.known is not None else {(c.namespace, c.name) for c in self.clusters}
 
 
 from . import (  # noqa: E402  (the registry needs the context classes above)

@@ -10,7 +10,7 @@ TARGET = "repo"
 
 
 def check(ctx):
-    names = {(c.namespace, c.name) for c in ctx.clusters}
+    names = ctx.names
     for cluster in ctx.clusters:
         connections = cluster.spec.get("connections") or {}
         for i, other in enumerate(connections.get("clusters") or []):

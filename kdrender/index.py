@@ -1,0 +1,382 @@
+"""The streaming check of a repo: one index pass, then each cluster on its own, in bounded memory.
+
+``validate``, ``build`` and ``check`` (and ``generate`` of more than :data:`KEEP` cluster files)
+never hold the whole repo:
+
+1. kdrender.yaml and the catalog are read and checked (``validate.check_base``): every cluster
+   needs them, and they stay in memory.
+2. The *index pass* reads each cluster file and checks it (``validate.check_file``: schema,
+   cluster rules, defaults), resolves its clusters and works out the names of their objects.  It
+   keeps only what the cross-cluster rules need: each cluster's namespace, name and place (file,
+   document), its connections, a 64-bit fingerprint of each object name, and the file's
+   problems; then the file is dropped.  Forked workers index chunks of files.
+3. The *cross-cluster rules* run over the index: two clusters of one name, connections to
+   missing clusters (the repo rules, ``validate.repo_problems``), object names that two clusters
+   share (``resolve.name_problems``).  Fingerprints only say where to look: a cluster whose
+   name or object names it shares with another is read again, with the others involved, and the
+   exact rule runs over them.  A valid repo reads nothing again.
+4. ``model.clusters`` is a :class:`Clusters` sequence in the model's order (namespace, name,
+   file) that reads, checks and defaults a cluster again when it is asked for; rendering
+   (kdrender/stream.py) takes it a chunk at a time, so each cluster goes load, validate, default,
+   resolve, render and emit, and is dropped.  ``Clusters.take`` skips unselected clusters without
+   reading them, ``Clusters.find`` reads a connected cluster.
+
+Up to :data:`KEEP` cluster files, the index keeps the checked clusters (a small run reads each file
+once).  The problems, warnings and notices are those of ``validate.validate_repo`` (and, with a
+selection, of ``pipeline.load_model``'s scope rules) on the same files, in the same order.
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+
+from .load import RepoFiles, is_extra, load_repo, read_file, scan_files
+from .model import Model
+from .problems import UserError
+from .record import record
+
+KEEP = 256  # cluster files up to which the index keeps the clusters themselves
+SHIFT = 24  # a document's place: file number << SHIFT | its index in the file (< 2**24: limits.nodes)
+BUCKETS = 64  # fingerprints are kept in this many arrays (finding the shared ones needs one at a time)
+CATALOG_KINDS = ("KubeDirectorApp", "KubeDirectorConfig")
+
+_STATE: dict = {}  # the index being built, for the forked workers
+
+
+@record
+class FileEntry:
+    """What the index keeps of one cluster file (and what a worker sends back)."""
+
+    number: int
+    load_problems: list
+    extra_problems: list
+    problems: list
+    warnings: list
+    notices: list
+    ctxs: list  # (document index, namespace, name, connected cluster names) of the clusters the repo rules see
+    clusters: list  # (document index, namespace, name, name problems of its own, fingerprints, Cluster or None)
+    late: list  # apps and configs in a cluster file (they join the catalog)
+    raw: tuple = ()  # with a selection: ((name, app) of each document, connected names), as written
+
+
+class Index:
+    def __init__(self, root: str, repo: RepoFiles, base, files: list, keep: bool, late_known: bool = False):
+        self.root, self.repo, self.base, self.files = root, repo, base, files
+        self.budget = repo.budget
+        self.keep = keep
+        self.late_known = late_known  # the apps and configs of cluster files are in ``base`` already
+        self.selection = False
+        self.wanted: set = set()
+        self.entries_problems = ([], [], [], [], [])  # load, extras, clusters, warnings, notices
+        self.late: list = []
+        self.raw: dict = {}  # file number -> raw (selection only)
+        self.keys: dict = {}  # (namespace, name) -> place of the first cluster the repo rules see
+        self.dups: list = []  # (key, place) of the others
+        self.connections: list = []  # (place, namespace, name, names) of clusters with connections
+        self.valid = array("q")  # place of each cluster of the model, in the order indexed
+        self.valid_keys: list = []  # its (namespace, name)
+        self.own_names: dict = {}  # ordinal -> name problems of the cluster alone
+        self.fps = [array("q") for _ in range(BUCKETS)]
+        self.fp_of = [array("l") for _ in range(BUCKETS)]
+        self.kept: dict = {}  # place -> Cluster (small runs)
+        self._loaded = (None, None)
+
+    # -- the index pass ------------------------------------------------------------------
+    def index_file(self, number: int) -> FileEntry:
+        from .resolve import name_problems, object_names, resolve_one
+        from .validate import check_file, refused_filter
+
+        rel = self.files[number]
+        held = self.budget.used_bytes
+        docs, load_problems = read_file(self.root, rel, self.budget)
+        if not self.keep:
+            self.budget.release(self.budget.used_bytes - held)
+        kdocs, extras, late = _classify(docs)
+        check = check_file(self.base, kdocs, extras)
+        config = self.base.model.config
+        ctxs = []
+        for i, ctx in check.ctxs:
+            conns = (ctx.spec.get("connections") or {}).get("clusters") or ()
+            ctxs.append((i, sys.intern(ctx.namespace), ctx.name, tuple(conns)))
+        clusters = []
+        for i, cluster in check.clusters:
+            rc = resolve_one(cluster, config)
+            ns = cluster.namespace
+            fps = array("q", [hash((ns, kind, name)) for kind, name, _ in object_names(rc)])
+            fps.extend(hash((ns, d.data["kind"], d.data["metadata"]["name"])) for d in cluster.extras)
+            clusters.append((i, sys.intern(ns), cluster.name, name_problems([rc]), fps, cluster if self.keep else None))
+        raw = ()
+        if self.selection:
+            from .scope import _spec, connected_names
+
+            raw = (tuple((d.name, _spec(d).get("app")) for d in kdocs), connected_names(kdocs))
+        return FileEntry(number, load_problems, refused_filter(load_problems, check.extra_problems),
+                         refused_filter(load_problems, check.problems), check.warnings, check.notices, ctxs, clusters,
+                         [] if self.late_known else late, raw)
+
+    def add(self, entry: FileEntry) -> None:
+        loads, extras, problems, warnings, notices = self.entries_problems
+        loads += entry.load_problems
+        extras += entry.extra_problems
+        problems += entry.problems
+        warnings += entry.warnings
+        notices += entry.notices
+        self.late += entry.late
+        if entry.raw:
+            self.raw[entry.number] = entry.raw
+        base = entry.number << SHIFT
+        for i, ns, name, conns in entry.ctxs:
+            key = (ns, name)
+            first = self.keys.setdefault(key, base | i)
+            if first != base | i:
+                self.dups.append((key, base | i))
+            if conns:
+                self.connections.append((base | i, ns, name, conns))
+        for i, ns, name, own, fps, cluster in entry.clusters:
+            ordinal = len(self.valid)
+            self.valid.append(base | i)
+            self.valid_keys.append((ns, name))
+            if own:
+                self.own_names[ordinal] = own
+            for fp in fps:
+                self.fps[fp % BUCKETS].append(fp)
+                self.fp_of[fp % BUCKETS].append(ordinal)
+            if cluster is not None:
+                self.kept[base | i] = cluster
+
+    def run(self, numbers) -> None:
+        """Index the files ``numbers`` (in order), in forked workers when there are many."""
+        from . import stream
+
+        numbers = list(numbers)
+        workers = stream.jobs()
+        if self.keep or workers < 2 or len(numbers) < stream.MIN_PARALLEL or not stream._can_fork() \
+                or _recording():
+            for number in numbers:
+                self.add(self.index_file(number))
+            return
+        _STATE["index"] = self
+        try:
+            tasks = [(numbers[start:start + stream.CHUNK],) for start in range(0, len(numbers), stream.CHUNK)]
+            for entries in stream.in_order(_index_chunk, tasks, workers):
+                for entry in entries:
+                    self.add(entry)
+        finally:
+            _STATE.clear()
+
+    # -- reading a cluster again ---------------------------------------------------------
+    def file_of(self, place: int) -> str:
+        return self.files[place >> SHIFT]
+
+    def checked(self, place: int):
+        """The check of the file of ``place`` (the last one is remembered)."""
+        from .validate import check_file
+
+        number = place >> SHIFT
+        if self._loaded[0] != number:
+            held = self.budget.used_bytes
+            docs, _ = read_file(self.root, self.files[number], self.budget)
+            self.budget.release(self.budget.used_bytes - held)
+            kdocs, extras, _ = _classify(docs)
+            self._loaded = (number, check_file(self.base, kdocs, extras))
+        return self._loaded[1]
+
+    def cluster_at(self, place: int):
+        if place in self.kept:
+            return self.kept[place]
+        i = place & ((1 << SHIFT) - 1)
+        return next((c for j, c in self.checked(place).clusters if j == i), None)
+
+    def ctx_at(self, place: int):
+        i = place & ((1 << SHIFT) - 1)
+        return next(ctx for j, ctx in self.checked(place).ctxs if j == i)
+
+    # -- the cross-cluster rules ---------------------------------------------------------
+    def finish(self, namespace=None, options=None, cache=None) -> tuple[Model, list]:
+        from .resolve import name_problems, resolve_one
+        from .validate import refused_filter, repo_problems
+
+        base = self.base
+        loads, extras, cluster_problems, file_warnings, notices = self.entries_problems
+        involved = {place for _, place in self.dups} | {self.keys[key] for key, _ in self.dups}
+        for place, ns, name, conns in self.connections:
+            if any((ns, other) not in self.keys or other == name for other in conns):
+                involved.add(place)
+        repo = repo_problems([self.ctx_at(place) for place in sorted(involved)], base.app_ctxs, self.keys)
+        problems = list(self.repo.problems) + loads + refused_filter(self.repo.problems, base.problems)
+        problems += extras + cluster_problems + repo
+        model = base.model
+        model.notices.extend(notices)
+        model.warnings.extend(file_warnings)
+        model.warnings.extend(p for p in problems if p.level != "error")
+        errors = [p for p in problems if p.level == "error"]
+        broken = {p.file for p in errors}
+        shared = self._shared_names(broken)
+        for ordinal, own in self.own_names.items():
+            if ordinal not in shared and self.file_of(self.valid[ordinal]) not in broken:
+                errors.extend(own)
+        if shared:
+            together = sorted(shared, key=self._order_key)
+            errors.extend(name_problems(resolve_one(self.cluster_at(self.valid[o]), model.config) for o in together))
+        model.clusters = Clusters(self, self._order())
+        return model, sorted(set(errors))
+
+    def _order_key(self, ordinal: int):
+        return self.valid_keys[ordinal], self.file_of(self.valid[ordinal])
+
+    def _order(self) -> array:
+        """The places of the model's clusters, in the model's order (namespace, name, file)."""
+        order = sorted(range(len(self.valid)), key=self.valid_keys.__getitem__)
+        if self.dups:  # one name twice: by file too
+            order.sort(key=self._order_key)
+        return array("q", (self.valid[o] for o in order))
+
+    def _shared_names(self, broken: set) -> set:
+        """Ordinals of the clusters (in files without errors) that share an object name's fingerprint."""
+        shared: set = set()
+        for fps, owners in zip(self.fps, self.fp_of):
+            seen, twice = set(), set()
+            for fp in fps:
+                if fp in seen:
+                    twice.add(fp)
+                else:
+                    seen.add(fp)
+            if not twice:
+                continue
+            groups: dict = {}
+            for fp, ordinal in zip(fps, owners):
+                if fp in twice and self.file_of(self.valid[ordinal]) not in broken:
+                    groups.setdefault(fp, set()).add(ordinal)
+            for group in groups.values():
+                if len(group) > 1:
+                    shared |= group
+        return shared
+
+
+class Clusters:
+    """The clusters of a streaming model, in the model's order; each is read again when asked for."""
+
+    def __init__(self, index: Index, order: array):
+        self.index, self.order = index, order
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return [self.index.cluster_at(place) for place in self.order[item]]
+        return self.index.cluster_at(self.order[item])
+
+    def __iter__(self):
+        for place in self.order:
+            yield self.index.cluster_at(place)
+
+    def take(self, start: int, stop: int | None, want=None) -> list:
+        """The clusters of ``[start:stop]`` whose file ``want`` accepts (all without ``want``);
+        the others are not read."""
+        index = self.index
+        return [index.cluster_at(place) for place in self.order[start:stop]
+                if want is None or want(index.file_of(place))]
+
+    def find(self, namespace: str, name: str):
+        """The cluster of that name (for a cluster that connects to it), or None."""
+        place = self.index.keys.get((namespace, name))
+        return None if place is None else self.index.cluster_at(place)
+
+
+def _index_chunk(numbers: list) -> list:
+    index = _STATE["index"]
+    return [index.index_file(number) for number in numbers]
+
+
+def _classify(docs: list) -> tuple[list, list, list]:
+    """A cluster file's documents: KubeDirector documents, other Kubernetes objects, apps and configs."""
+    kdocs, extras, late = [], [], []
+    for doc in docs:
+        if doc.kind in CATALOG_KINDS:
+            late.append(doc)
+        elif is_extra(doc):
+            extras.append(doc)
+        else:
+            kdocs.append(doc)
+    return kdocs, extras, late
+
+
+def _recording() -> bool:
+    """Whether generate's output cache records what this process reads (workers would not be seen)."""
+    outcache = sys.modules.get("kdrender.outcache")
+    return bool(outcache and outcache.recording())
+
+
+def check_repo(root: str, cluster_files: list | None = None, namespace: str | None = None,
+               options: dict | None = None, cache=None) -> tuple[Model, list]:
+    """The model of ``root`` and its errors (see the module's docstring); ``cluster_files``
+    selects clusters as ``pipeline.load_model`` does (their problems count, the others' warn)."""
+    from .validate import check_base
+
+    repo = load_repo(root, cluster_files=[])
+    base = check_base(repo, namespace, options, cache)
+    if cluster_files is None:
+        files, problems = scan_files(root, "clusters")
+        repo.problems.extend(problems)
+        selected: list = []
+    else:
+        files = selected = sorted(set(cluster_files))
+    index = Index(root, repo, base, files, keep=len(files) <= KEEP)
+    index.selection = cluster_files is not None
+    index.run(range(len(files)))
+    if index.selection and any(raw[1] for raw in index.raw.values()):  # as scope.add_connected: read the others too
+        others, problems = scan_files(root, "clusters")
+        repo.problems.extend(problems)
+        chosen = set(selected)
+        index.files = files = files + [rel for rel in others if rel not in chosen]
+        index.keep = index.keep and len(files) <= KEEP
+        index.run(range(len(selected), len(files)))
+    if index.late:  # apps or configs in cluster files: they belong to the catalog, so check again with them
+        for doc in index.late:
+            (repo.catalog if doc.kind == "KubeDirectorApp" else repo.configs).append(doc)
+        late = index.late
+        base = check_base(repo, namespace, options, cache)
+        index = Index(root, repo, base, files, keep=index.keep, late_known=True)
+        index.selection = cluster_files is not None
+        index.run(range(len(files)))
+        index.late = late
+    model, errors = index.finish()
+    if cluster_files is not None:
+        from .scope import demote
+
+        errors, ignored = demote(errors, _relevant(index, repo, selected))
+        model.warnings.extend(ignored)
+        model.selected = set(cluster_files)
+    return model, errors
+
+
+def _relevant(index: Index, repo: RepoFiles, selected: list) -> set:
+    """``scope.relevant_files`` from the index: the selected files, the files of the clusters they
+    connect to, the configs and the catalog files of the apps all of these use."""
+    chosen = set(selected)
+    wanted: set = set()
+    apps: set = set()
+    for number, (pairs, conns) in index.raw.items():
+        if index.files[number] in chosen:
+            wanted |= conns
+            apps |= {app for _, app in pairs}
+    files = set(chosen)
+    for number, (pairs, conns) in index.raw.items():
+        used = {app for name, app in pairs if name in wanted}
+        if index.files[number] not in chosen and any(name in wanted for name, _ in pairs):
+            files.add(index.files[number])
+            apps |= used
+    files |= {doc.file for doc in repo.configs}
+    files |= {doc.file for doc in repo.catalog if doc.name in apps}
+    return files
+
+
+def load(root: str, cluster_files: list | None = None, namespace: str | None = None, options: dict | None = None,
+         cache=None) -> Model:
+    """:func:`check_repo`, raising UserError with the errors when there are any."""
+    model, errors = check_repo(root, cluster_files, namespace, options, cache)
+    if errors:
+        raise UserError(errors, model)
+    return model
