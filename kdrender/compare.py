@@ -57,14 +57,19 @@ def compare(expected: dict, actual: dict, label: str = GOLDEN) -> list[str]:
     return out
 
 
-def compare_tree(clusters, root: str, folder: str = GOLDEN, label: str = GOLDEN) -> tuple[list[str], list[str]]:
+def compare_tree(clusters, root: str, folder: str = GOLDEN, label: str = GOLDEN, walk_in=None,
+                 keep=None) -> tuple[list[str], list[str]]:
     """:func:`compare` for a whole tree, one cluster at a time (bounded memory), and the entries
     that were not read (see :func:`read_tree`).
 
     ``clusters`` yields one list of ``(folder-relative path, text)`` per cluster; the committed
     files are read one cluster folder at a time, and files outside the rendered folders are reported
     as extra (listed, never opened).  Messages come in path order, as from :func:`compare`.
+    ``walk_in`` (folder-relative folders) limits the search for extra files to them, and ``keep``
+    (a function of a folder-relative path) chooses which extra files are reported: an incremental
+    or sharded check (kdrender/checkcmd.py).  The record (kdrender/incremental.py) is never extra.
     """
+    from .incremental import RECORD
     from .safefs import walk
 
     blocks, seen, refused = [], set(), []
@@ -83,11 +88,14 @@ def compare_tree(clusters, root: str, folder: str = GOLDEN, label: str = GOLDEN)
         refused += bad
         actual = {f"{cluster_dir}/{rel}": text for rel, text in committed.items()}
         blocks.append((cluster_dir + "/", compare(dict(files), actual, label)))
-    rels, bad = walk(root, folder, hidden=True, skip=tuple(f"{folder}/{d}" for d in seen))
-    refused += [f"{rel}: {reason}" for rel, reason in bad]
-    for rel in rels:
-        rel = rel[len(folder) + 1:]
-        blocks.append((rel, compare({}, {rel: ""}, label)))
+    skip = tuple(f"{folder}/{d}" for d in seen)
+    for start in ([folder] if walk_in is None else [f"{folder}/{d}" for d in walk_in if d not in seen]):
+        rels, bad = walk(root, start, hidden=True, skip=skip)
+        refused += [f"{rel}: {reason}" for rel, reason in bad]
+        for rel in rels:
+            rel = rel[len(folder) + 1:]
+            if rel != RECORD and (keep is None or keep(rel)):
+                blocks.append((rel, compare({}, {rel: ""}, label)))
     messages = [message for _, found in sorted(blocks, key=lambda block: block[0]) for message in found]
     return messages, sorted(set(refused))
 
