@@ -36,7 +36,7 @@ import os
 import re
 import stat
 
-from .digest import sha1, sha256
+from hashlib import sha1, sha256
 from .load import CONFIG_FILE
 
 GOLDEN = "golden"
@@ -113,6 +113,9 @@ class Worktree:
         self.index: dict = {}  # path -> blob id, for files the index shows unchanged
         self.listed: set = set()  # every file of ``folders`` Git knows of or sees (tracked or not)
         self.tracked: set = set()
+        self.untracked: set = set()
+        self.dirty: set = set()  # tracked files whose content may differ from the index
+        self.since_head: set = set()  # files that differ from HEAD (staged, changed, new)
         self.git = False
         self.prefix = ""
         self._hashed: dict = {}
@@ -134,15 +137,30 @@ class Worktree:
         if self._run("rev-parse", "--is-inside-work-tree").strip() != b"true":
             raise _NoGit("not a Git working tree")
         paths = [*folders, CONFIG_FILE]
-        dirty = set(_split(self._run("diff-files", "--name-only", "-z", "--relative", "--", *paths)))
+        # one pass over the working tree: every file that differs from the index or from HEAD, and
+        # every file Git does not track (ignored ones too: kdrender reads them)
+        status = _split(self._run("--no-optional-locks", "status", "--porcelain=v1", "-z", "--no-renames", "-uall",
+                                  "--ignored=matching", "--", *paths))
+        for entry in status:
+            xy, path = entry[:2], entry[3:]
+            self.since_head.add(path)
+            if xy in ("??", "!!"):
+                self.untracked.add(path)
+            elif xy[1] != " ":
+                self.dirty.add(path)
         for entry in _split(self._run("ls-files", "-s", "-v", "-z", "--", *paths)):
             head, _, path = entry.partition("\t")
             tag, mode, blob, stage = (head.split(" ") + ["", "", "", ""])[:4]
             self.tracked.add(path)
-            if tag == "H" and mode == "100644" or tag == "H" and mode == "100755":
-                if stage == "0" and path not in dirty:
-                    self.index[path] = blob
-        self.listed = self.tracked | set(_split(self._run("ls-files", "-o", "-z", "--", *paths)))
+            if tag == "H" and mode in ("100644", "100755") and stage == "0" and path not in self.dirty:
+                self.index[path] = blob
+            elif tag != "H":  # assume-unchanged or skip-worktree: Git does not look at the file
+                self.dirty.add(path)
+        self.listed = self.tracked | self.untracked
+
+    def exists(self, rel: str) -> bool:
+        """Whether a file Git lists is there (only the changed ones may be gone)."""
+        return rel not in self.dirty or os.path.lexists(os.path.join(self.root, rel))
 
     def blob(self, rel: str) -> str | None:
         """The blob id of a regular file of the repo, None when there is none (or it is too big)."""
@@ -159,17 +177,15 @@ class Worktree:
             return None
         from .review.revision import GitError, check_ref
 
+        changed = {p for p in self.since_head if p.startswith(folder + "/")}
+        if ref == "HEAD":
+            return changed
         try:
             check_ref(ref)
-        except GitError:
+            return changed | set(_split(self._run("diff", "--name-only", "-z", "--no-renames", "--relative",
+                                                  "--end-of-options", ref, "HEAD", "--", folder)))
+        except (GitError, _NoGit):  # an unknown revision, a repo without commits
             return None
-        try:
-            changed = set(_split(self._run("diff-index", "--name-only", "-z", "--relative", "--end-of-options",
-                                           ref, "--", folder)))
-        except (_NoGit, ValueError):  # an unknown revision, a repo without commits
-            return None
-        # untracked files are new since any revision (diff-index does not list them)
-        return changed | {p for p in self.listed - self.tracked if p.startswith(folder + "/")}
 
     def file_at(self, ref: str, rel: str) -> bytes | None:
         """The content of ``rel`` at revision ``ref``, None when it has none (or is too big)."""
@@ -273,7 +289,7 @@ def parse(raw: bytes) -> Record:
 
 
 def _path(text: str) -> str:
-    path = unquote(text)
+    path = unquote(text) if "%" in text else text
     if not path or path.startswith("/") or any(part in ("", ".", "..") for part in path.split("/")) \
             or any(ord(c) < 32 for c in path):
         raise ValueError(f"{text!r} is not a repo-relative path")
@@ -442,7 +458,7 @@ def plan(root: str, base: str | None = None) -> Plan:
     golden: dict = {}  # "<namespace>/<name>" -> [(golden/-relative path, blob id)]
     stray = False
     for path in tree.listed:
-        if not path.startswith(GOLDEN + "/") or path == rel or not os.path.lexists(os.path.join(root, path)):
+        if not path.startswith(GOLDEN + "/") or path == rel or not tree.exists(path):
             continue
         parts = path.split("/")
         if len(parts) < 4:
