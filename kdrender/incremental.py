@@ -535,9 +535,8 @@ def record_messages(plan_: Plan, model, outputs: dict, keys: set | None = None) 
         if key in outputs:
             expected[key] = expected_line(tree, model, cluster, outputs[key]).text()
     wanted = set(expected) if not plan_.full else set(expected) | set(record.lines)
-    if not plan_.full:  # lines of files that were loaded but define no cluster now
-        loaded = set(plan_.files)
-        wanted |= {k for k, line in record.lines.items() if line.file in loaded}
+    if not plan_.full:  # every line the plan did not vouch for (its file changed, is gone, ...)
+        wanted |= set(record.lines) - plan_.skipped
     if keys is not None:
         wanted &= keys
     out = []
