@@ -149,11 +149,16 @@ def _write(staging: str, items) -> None:
             first = False
 
 
-def replace_tree(root: str, folder: str, items, on_wait=None) -> None:
+def replace_tree(root: str, folder: str, items, on_wait=None, beside=None) -> None:
     """Replace ``root/folder`` with exactly the ``(relative path, text or bytes)`` pairs of ``items``.
 
     ``items`` may be a generator (the tree is written as it is produced).  Any exception (OSError,
     :class:`Interrupted`) leaves ``root/folder`` as it was and no staging folder behind.
+    ``beside`` maps names of files next to the folder (``kdrender.record``) to functions that give
+    their content once the tree is written; each is staged as ``.<folder>.new-<name>-*`` and
+    renamed into place right after the swap, under the same lock with signals held.  A writer
+    killed between the two renames leaves the new tree and the old file: the record then no
+    longer matches golden/, and ``check`` renders those bundles again (kdrender/incremental.py).
     """
     target = os.path.join(root, folder)
     main = threading.current_thread() is threading.main_thread()
@@ -167,6 +172,7 @@ def replace_tree(root: str, folder: str, items, on_wait=None) -> None:
     mask = os.umask(0o022)
     staging = None
     blocked = False
+    staged_beside: list = []
     try:
         with _Lock(root, on_wait):
             _hook("locked")
@@ -174,11 +180,20 @@ def replace_tree(root: str, folder: str, items, on_wait=None) -> None:
             staging = tempfile.mkdtemp(prefix=f".{folder}.new-", dir=root)
             os.chmod(staging, 0o755)
             _write(staging, items)
+            for name, content in sorted((beside or {}).items()):
+                fd, path = tempfile.mkstemp(prefix=f".{folder}.new-{name}-", dir=root)
+                staged_beside.append((path, os.path.join(root, name)))
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(content().encode("utf-8"))
+                os.chmod(path, 0o644)
             _hook("staged")
             if main:
                 signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
                 blocked = True
             staging = _swap(root, folder, staging, target)
+            for path, final in staged_beside:
+                os.replace(path, final)
+            staged_beside = []
             _hook("swapped")
             if staging:  # the old tree, now under a staging name
                 shutil.rmtree(staging, ignore_errors=True)
@@ -186,6 +201,9 @@ def replace_tree(root: str, folder: str, items, on_wait=None) -> None:
     finally:
         if staging and os.path.isdir(staging):
             shutil.rmtree(staging, ignore_errors=True)
+        for path, _ in staged_beside:
+            if os.path.lexists(path):
+                os.unlink(path)
         os.umask(mask)
         if main:
             for s, handler in previous.items():

@@ -32,6 +32,20 @@ def _notices(model) -> None:
 REPO = click.argument("repo", required=False, default=".", type=click.Path(file_okay=False, exists=True))
 
 
+def _shard(ctx, param, value):
+    from .shard import ShardError, parse
+
+    try:
+        return parse(value)
+    except ShardError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+SHARD = click.option("--shard", metavar="K/N", callback=_shard, default=None,
+                     help="Only shard K of N (a deterministic split of the cluster files, for a CI matrix); "
+                          "every shard still validates the whole repo.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kdrender")
 def main() -> None:
@@ -47,7 +61,8 @@ def main() -> None:
 @click.option("--base", metavar="REF", is_flag=False, flag_value="", default=None,
               help="Also check KubeDirector's update rules from Git revision REF to the working tree "
                    "(no REF: the merge base with the default branch).")
-def validate(repo: str, fmt: str, base: str | None) -> None:
+@SHARD
+def validate(repo: str, fmt: str, base: str | None, shard) -> None:
     """Check the catalog, clusters and kdrender.yaml of REPO; print every problem."""
     if base is None:  # the streaming check: memory does not grow with the repo
         from .index import check_repo
@@ -64,6 +79,10 @@ def validate(repo: str, fmt: str, base: str | None) -> None:
     from .validate import deploy_problems
 
     problems = sorted(set(problems) | set(deploy_problems(repo)))
+    if shard is not None:
+        from .shard import problem_in_shard
+
+        problems = [p for p in problems if problem_in_shard(shard, p.file)]
     _notices(model)
     errors = [p for p in problems if p.level == "error"]
     if fmt == "json":
@@ -161,16 +180,24 @@ def render(files, repo: str, output: str) -> None:
 
 @main.command()
 @REPO
-def build(repo: str) -> None:
-    """Render every cluster of REPO into golden/<namespace>/<cluster>/ (replaced atomically)."""
+@SHARD
+def build(repo: str, shard) -> None:
+    """Render every cluster of REPO into golden/<namespace>/<cluster>/ (replaced atomically),
+    and kdrender.record beside it, the record of what was rendered from what (for `check`)."""
     from .atomic import Interrupted
     from .compare import write_tree
+    from .incremental import with_record
     from .stream import rendered
 
+    if shard is not None:
+        raise click.UsageError("build writes the whole golden/ tree and its record in one atomic swap, so it cannot "
+                               "be sharded; run `kdrender build` without --shard (`check --shard` and "
+                               "`validate --shard` split the work in CI)")
     model = _model(repo)
-    files = _counted(pair for chunk in rendered(model, "files") for pair in chunk)
+    pairs, record = with_record(repo, model, rendered(model, "files"))
+    files = _counted(pairs)
     try:
-        write_tree(repo, files, on_wait=lambda: click.echo(
+        write_tree(repo, files, beside=record, on_wait=lambda: click.echo(
             f"kdrender build: waiting for another build of {repo} to finish", err=True))
     except UserError as exc:
         _fail(exc)
@@ -199,20 +226,33 @@ class _counted:
 
 @main.command()
 @REPO
-def check(repo: str) -> None:
-    """Compare what REPO renders with its committed golden/ tree."""
-    from .compare import GOLDEN, compare_tree
-    from .stream import rendered
+@click.option("--full", is_flag=True, help="Render and compare every bundle, whatever kdrender.record says.")
+@click.option("--base", metavar="REF", default=None,
+              help="Git revision whose golden/ is trusted: bundles whose golden files or record line differ from "
+                   "it are rendered again [default: HEAD]. In pull-request CI, the target branch.")
+@SHARD
+def check(repo: str, full: bool, base: str | None, shard) -> None:
+    """Compare what REPO renders with its committed golden/ tree.
 
-    model = _model(repo)
+    Only the bundles whose inputs or golden files changed since the last build are rendered
+    (kdrender.record says which); --full renders all of them.
+    """
+    from .checkcmd import run_check
+    from .compare import GOLDEN
+    from .schema import Cache
+
     golden = os.path.join(repo, GOLDEN)
     if not os.path.lexists(golden):
+        _model(repo)
         click.echo(f"kdrender: {golden} does not exist; run `kdrender build` and commit it", err=True)
         sys.exit(1)
     try:
-        messages, refused = compare_tree(rendered(model, "files"), repo)
+        result = run_check(repo, full, base, shard, cache=Cache.default(os.environ), load=_model)
     except UserError as exc:
         _fail(exc)
+    if result.notes:
+        click.echo("\n".join(f"kdrender: note: {note}" for note in result.notes), err=True)
+    messages, refused = result.messages, result.refused
     if refused:  # never read (or shown): golden/ may hold only regular files and folders
         click.echo("\n".join(f"kdrender: {line}" for line in refused), err=True)
         click.echo(f"kdrender: golden/ holds {len(refused)} entries that are not regular files or folders; "
@@ -222,7 +262,8 @@ def check(repo: str) -> None:
         click.echo("\n".join(messages))
         click.echo(f"kdrender: golden/ is out of date ({len(messages)} files); run `kdrender build`", err=True)
         sys.exit(1)
-    click.echo("golden/ is up to date", err=True)
+    click.echo(f"golden/ is up to date ({result.rendered} of {len(result.model.clusters)} loaded bundles rendered)"
+               if not full and result.notes == [] else "golden/ is up to date", err=True)
 
 
 @main.command()

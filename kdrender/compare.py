@@ -57,13 +57,17 @@ def compare(expected: dict, actual: dict, label: str = GOLDEN) -> list[str]:
     return out
 
 
-def compare_tree(clusters, root: str, folder: str = GOLDEN, label: str = GOLDEN) -> tuple[list[str], list[str]]:
+def compare_tree(clusters, root: str, folder: str = GOLDEN, label: str = GOLDEN, walk_in=None,
+                 keep=None) -> tuple[list[str], list[str]]:
     """:func:`compare` for a whole tree, one cluster at a time (bounded memory), and the entries
     that were not read (see :func:`read_tree`).
 
     ``clusters`` yields one list of ``(folder-relative path, text)`` per cluster; the committed
     files are read one cluster folder at a time, and files outside the rendered folders are reported
     as extra (listed, never opened).  Messages come in path order, as from :func:`compare`.
+    ``walk_in`` (folder-relative folders) limits the search for extra files to them, and ``keep``
+    (a function of a folder-relative path) chooses which extra files are reported: an incremental
+    or sharded check (kdrender/checkcmd.py).
     """
     from .safefs import walk
 
@@ -83,11 +87,14 @@ def compare_tree(clusters, root: str, folder: str = GOLDEN, label: str = GOLDEN)
         refused += bad
         actual = {f"{cluster_dir}/{rel}": text for rel, text in committed.items()}
         blocks.append((cluster_dir + "/", compare(dict(files), actual, label)))
-    rels, bad = walk(root, folder, hidden=True, skip=tuple(f"{folder}/{d}" for d in seen))
-    refused += [f"{rel}: {reason}" for rel, reason in bad]
-    for rel in rels:
-        rel = rel[len(folder) + 1:]
-        blocks.append((rel, compare({}, {rel: ""}, label)))
+    skip = tuple(f"{folder}/{d}" for d in seen)
+    for start in ([folder] if walk_in is None else [f"{folder}/{d}" for d in walk_in if d not in seen]):
+        rels, bad = walk(root, start, hidden=True, skip=skip)
+        refused += [f"{rel}: {reason}" for rel, reason in bad]
+        for rel in rels:
+            rel = rel[len(folder) + 1:]
+            if keep is None or keep(rel):
+                blocks.append((rel, compare({}, {rel: ""}, label)))
     messages = [message for _, found in sorted(blocks, key=lambda block: block[0]) for message in found]
     return messages, sorted(set(refused))
 
@@ -137,9 +144,10 @@ def _server_defaults(spec: dict) -> dict:
     return {**spec, "volumeClaimTemplates": templates}
 
 
-def write_tree(root: str, files, folder: str = GOLDEN, on_wait=None) -> None:
+def write_tree(root: str, files, folder: str = GOLDEN, on_wait=None, beside=None) -> None:
     """Replace ``root/folder`` with exactly ``files`` (a mapping, or ``(path, content)`` pairs in order),
-    atomically and under a lock: a failure leaves the old tree as it was (kdrender/atomic.py)."""
+    atomically and under a lock: a failure leaves the old tree as it was (kdrender/atomic.py).
+    ``beside`` (file name -> function giving its text) are files next to the folder, written last."""
     from .atomic import replace_tree
 
-    replace_tree(root, folder, sorted(files.items()) if isinstance(files, dict) else files, on_wait)
+    replace_tree(root, folder, sorted(files.items()) if isinstance(files, dict) else files, on_wait, beside)

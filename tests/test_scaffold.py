@@ -107,11 +107,16 @@ def test_init_ci_workflows(tmp_path):
     check, build = workflow["jobs"]["check"], workflow["jobs"]["build"]
     runs = lambda job: [s.get("run", "") for s in job["steps"]]  # noqa: E731
     assert "pull_request" in check["if"] and any("kdrender validate" in r for r in runs(check)) \
-        and any(r == "kdrender check" for r in runs(check))
+        and any(r.startswith("kdrender check --base ") for r in runs(check))
+    text = (tmp_path / "gh/.github/workflows/kdrender.yml").read_text()
+    assert "#   matrix:\n    #     shard: [1, 2, 3, 4]" in text and "--shard ${{ matrix.shard }}/4" in text
     assert "push" in build["if"] and "kdrender build" in runs(build)
     ok(run_cli("init", str(tmp_path / "gl"), "--ci", "gitlab"))
     (gitlab,) = yaml_docs((tmp_path / "gl/.gitlab-ci.yml").read_text())
-    assert gitlab["kdrender-check"]["script"] == ["kdrender validate", "kdrender check"]
+    script = gitlab["kdrender-check"]["script"]
+    assert script[0] == "kdrender validate" and script[-1].startswith("kdrender check --base ")
+    text = (tmp_path / "gl/.gitlab-ci.yml").read_text()
+    assert "# parallel: 4" in text and '--shard "${CI_NODE_INDEX}/${CI_NODE_TOTAL}"' in text
     assert "merge_request_event" in gitlab["kdrender-check"]["rules"][0]["if"]
     assert "kdrender build" in gitlab["kdrender-build"]["script"]
     assert "CI_DEFAULT_BRANCH" in gitlab["kdrender-build"]["rules"][0]["if"]

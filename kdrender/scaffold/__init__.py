@@ -414,9 +414,10 @@ def init_repo(target: str, gitops: str, repo_url: str, ci: str, apps: list, forc
     """Write a new cluster repo into ``target`` and build its golden/; returns (files, example cluster).
     ``repo_url`` is a Git URL or :data:`PLACEHOLDER` (see :func:`repo_url_for`)."""
     from ..compare import GOLDEN, write_tree
-    from ..emit import bundle_files
-    from ..pipeline import load_model, render_model
+    from ..incremental import with_record
+    from ..pipeline import load_model
     from ..problems import UserError, format_problems
+    from ..stream import rendered
 
     if repo_url != PLACEHOLDER and not _REPO_URL.match(repo_url):
         raise ValueError(f"{repo_url!r} is not a Git URL (https://, ssh://, git:// or user@host:path)")
@@ -424,9 +425,10 @@ def init_repo(target: str, gitops: str, repo_url: str, ci: str, apps: list, forc
     files, example = repo_files(apps, gitops, repo_url, ci)
     write_files(root, files, force, also=[GOLDEN])
     try:
-        rendered = render_model(load_model(str(root)))
+        model = load_model(str(root))
+        pairs, record = with_record(str(root), model, rendered(model, "files"))  # as `kdrender build` writes them
+        golden_files = list(pairs)
     except UserError as exc:  # a bug: the scaffold itself does not validate
         raise ScaffoldError("the new repo does not validate:\n" + format_problems(exc.problems)) from None
-    golden_files = bundle_files(rendered)
-    write_tree(str(root), golden_files)
-    return sorted(files) + [f"{GOLDEN}/{rel}" for rel in sorted(golden_files)], example
+    write_tree(str(root), golden_files, beside=record)
+    return sorted([*files, *record]) + sorted(f"{GOLDEN}/{rel}" for rel, _ in golden_files), example

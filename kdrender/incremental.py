@@ -1,0 +1,571 @@
+"""The record of what ``build`` rendered (``golden/kdrender.record``), and which bundles ``check``
+must render again.
+
+The record has one line per bundle: its key (``<namespace>/<name>``), a digest of its inputs,
+a digest of its golden files, its cluster file and the other files it reads (its app's file,
+the files of the clusters it connects to and of their apps).  A header names the kdrender that
+wrote it (version and a digest of its installed code and data, PyYAML's version) and a digest of
+what every bundle reads (``kdrender.yaml``, the ``configcliFile``, the file of the
+KubeDirectorConfig settings, apps defined outside ``catalog/``).  File digests are Git blob ids
+(sha1 of ``"blob <size>\\0" + content``): taken from Git's index for files Git shows unchanged
+(``git diff-files``: stat-clean, neither assume-unchanged nor skip-worktree), hashed for the
+others.
+
+``check`` skips a bundle only when all of this holds:
+
+* the record is well formed, was written by this same kdrender, and its header matches;
+* the bundle's line holds the digest of its inputs now, and of its golden folder now;
+* neither its golden files nor its line differ from the trusted revision (``HEAD``, or
+  ``--base REF``): a hand edit of a golden file and of the record to match is an edit of
+  committed files, so it is rendered again;
+* its cluster file did not change (a changed or new file is always loaded).
+
+Every bundle that is rendered is compared in full, and its record line must be what ``build``
+writes.  Without Git (a tarball, Argo CD's checkout), or when the record is missing or broken,
+``check`` checks everything, with one note.  ``--full`` checks everything.
+
+Trust model: the record at the trusted revision is taken as ``build`` wrote it.  A commit that
+forges it passes an incremental check against itself; it does not pass against the revision
+before it (``--base``), nor a ``--full`` check.  CI should therefore check pull requests with
+``--base <target branch>`` (``kdrender init`` writes that), and may run ``--full`` on a schedule.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+
+from hashlib import sha1, sha256
+from .load import CONFIG_FILE
+
+GOLDEN = "golden"
+# beside golden/, not in it: the golden tree stays exactly the bundles (and does not change when a
+# cluster file is renamed); not YAML or JSON, so neither Argo CD nor Flux would ever apply it
+RECORD = "kdrender.record"
+FORMAT = "kdrender-record 1"
+MAX_RECORD_BYTES = 256 << 20
+MAX_INPUT_BYTES = 64 << 20  # a file larger than this is not hashed: its bundles are rendered again
+_HEX = re.compile(r"[0-9a-f]{64}\Z")
+_KEY = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?\Z")
+_SAFE = re.compile(r"[^\x21-\x7e]|[%,]")
+
+
+class RecordError(ValueError):
+    """The record cannot be read; the message says where and why."""
+
+
+# -- digests ---------------------------------------------------------------------------------------
+
+def blob_id(data: bytes) -> str:
+    """Git's object id of a file with this content."""
+    return sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def digest_lines(lines) -> str:
+    return sha256("".join(f"{line}\n" for line in lines).encode("utf-8")).hexdigest()
+
+
+_TOOL: list = []
+
+
+def tool_digest() -> str:
+    """kdrender's version, a digest of every file of the installed package (code, schemas, agent
+    script, templates) and PyYAML's version: another kdrender renders everything again."""
+    if _TOOL:
+        return _TOOL[0]
+    from . import __version__
+    from .pyyaml import yaml
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    lines = [f"kdrender {__version__}", f"PyYAML {getattr(yaml, '__version__', '?')} "
+             f"{'libyaml' if hasattr(yaml, 'CSafeDumper') else 'python'}"]
+    for folder, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            path = os.path.join(folder, name)
+            with open(path, "rb") as fh:
+                lines.append(f"{os.path.relpath(path, package).replace(os.sep, '/')} {blob_id(fh.read())}")
+    _TOOL.append(digest_lines(lines))
+    return _TOOL[0]
+
+
+def quote(path: str) -> str:
+    return _SAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8")), path)
+
+
+def unquote(text: str) -> str:
+    from urllib.parse import unquote as decode
+
+    return decode(text, errors="strict")
+
+
+# -- the files of the working tree ----------------------------------------------------------------
+
+class Worktree:
+    """Blob ids of the repo's files: Git's index where Git vouches for the file, hashing otherwise.
+
+    ``git`` is False outside a Git checkout (or without git): then every file is hashed.
+    """
+
+    def __init__(self, root: str, folders=("catalog", "clusters", GOLDEN, RECORD)):
+        self.root = root
+        self.index: dict = {}  # path -> blob id, for files the index shows unchanged
+        self.listed: set = set()  # every file of ``folders`` Git knows of or sees (tracked or not)
+        self.tracked: set = set()
+        self.untracked: set = set()
+        self.dirty: set = set()  # tracked files whose content may differ from the index
+        self.since_head: set = set()  # files that differ from HEAD (staged, changed, new)
+        self.git = False
+        self.prefix = ""
+        self._hashed: dict = {}
+        try:
+            self._read_git(folders)
+            self.git = True
+        except _NoGit:
+            self.index, self.listed = {}, set()
+
+    def _run(self, *args: str) -> bytes:
+        from .review.revision import GitError, _git
+
+        try:
+            return _git(self.root, "--literal-pathspecs", *args, binary=True)
+        except GitError as exc:
+            raise _NoGit(str(exc)) from None
+
+    def _read_git(self, folders) -> None:
+        if self._run("rev-parse", "--is-inside-work-tree").strip() != b"true":
+            raise _NoGit("not a Git working tree")
+        paths = [*folders, CONFIG_FILE]
+        # one pass over the working tree: every file that differs from the index or from HEAD, and
+        # every file Git does not track (ignored ones too: kdrender reads them)
+        status = _split(self._run("--no-optional-locks", "status", "--porcelain=v1", "-z", "--no-renames", "-uall",
+                                  "--ignored=matching", "--", *paths))
+        for entry in status:
+            xy, path = entry[:2], entry[3:]
+            self.since_head.add(path)
+            if xy in ("??", "!!"):
+                self.untracked.add(path)
+            elif xy[1] != " ":
+                self.dirty.add(path)
+        for entry in _split(self._run("ls-files", "-s", "-v", "-z", "--", *paths)):
+            head, _, path = entry.partition("\t")
+            tag, mode, blob, stage = (head.split(" ") + ["", "", "", ""])[:4]
+            self.tracked.add(path)
+            if tag == "H" and mode in ("100644", "100755") and stage == "0" and path not in self.dirty:
+                self.index[path] = blob
+            elif tag != "H":  # assume-unchanged or skip-worktree: Git does not look at the file
+                self.dirty.add(path)
+        self.listed = self.tracked | self.untracked
+
+    def exists(self, rel: str) -> bool:
+        """Whether a file Git lists is there (only the changed ones may be gone)."""
+        return rel not in self.dirty or os.path.lexists(os.path.join(self.root, rel))
+
+    def blob(self, rel: str) -> str | None:
+        """The blob id of a regular file of the repo, None when there is none (or it is too big)."""
+        if rel in self.index:
+            return self.index[rel]
+        if rel not in self._hashed:
+            self._hashed[rel] = _hash_file(os.path.join(self.root, rel))
+        return self._hashed[rel]
+
+    def changed_since(self, ref: str, folder: str = GOLDEN) -> set | None:
+        """Files of ``folder`` that differ between ``ref`` and the working tree (staged or not,
+        new or deleted); None when git cannot tell."""
+        if not self.git:
+            return None
+        from .review.revision import GitError, check_ref
+
+        changed = {p for p in self.since_head if p.startswith(folder + "/") or p == RECORD}
+        if ref == "HEAD":
+            return changed
+        try:
+            check_ref(ref)
+            return changed | set(_split(self._run("diff", "--name-only", "-z", "--no-renames", "--relative",
+                                                  "--end-of-options", ref, "HEAD", "--", folder, RECORD)))
+        except (GitError, _NoGit):  # an unknown revision, a repo without commits
+            return None
+
+    def file_at(self, ref: str, rel: str) -> bytes | None:
+        """The content of ``rel`` at revision ``ref``, None when it has none (or is too big)."""
+        if not self.git:
+            return None
+        try:
+            size = int(self._run("cat-file", "-s", f"{ref}:./{rel}").strip() or b"-1")
+            if not 0 <= size <= MAX_RECORD_BYTES:
+                return None
+            return self._run("cat-file", "blob", f"{ref}:./{rel}")
+        except (_NoGit, ValueError):
+            return None
+
+
+class _NoGit(Exception):
+    pass
+
+
+def _split(raw: bytes) -> list:
+    return [p.decode("utf-8", "surrogateescape") for p in raw.split(b"\0") if p]
+
+
+def _hash_file(path: str) -> str | None:
+    from .safefs import Refused, read_regular
+
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        return blob_id(read_regular(path, MAX_INPUT_BYTES, setting=""))
+    except (OSError, Refused):
+        return None
+
+
+# -- the record ----------------------------------------------------------------------------------
+
+class Line:
+    __slots__ = ("key", "inputs", "outputs", "file", "deps")
+
+    def __init__(self, key: str, inputs: str, outputs: str, file: str, deps: tuple):
+        self.key, self.inputs, self.outputs, self.file, self.deps = key, inputs, outputs, file, deps
+
+    def text(self) -> str:
+        deps = ",".join(quote(d) for d in self.deps) or "-"
+        return f"bundle {self.key} {self.inputs} {self.outputs} {quote(self.file)} {deps}"
+
+
+class Record:
+    def __init__(self, tool: str, shared: str, shared_files: tuple, lines: dict):
+        self.tool, self.shared, self.shared_files, self.lines = tool, shared, shared_files, lines
+
+    def header(self) -> list:
+        return [FORMAT, f"tool {self.tool}", " ".join(["shared", self.shared, *map(quote, self.shared_files)])]
+
+    def text(self) -> str:
+        return "".join(f"{line}\n" for line in self.header() + [self.lines[k].text() for k in sorted(self.lines)])
+
+
+def parse(raw: bytes) -> Record:
+    """Read a record; hostile input: every field is checked, a :class:`RecordError` names the line."""
+    if len(raw) > MAX_RECORD_BYTES:
+        raise RecordError(f"is {len(raw)} bytes, more than {MAX_RECORD_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RecordError("is not UTF-8 text") from None
+    if not text.endswith("\n"):
+        raise RecordError("does not end with a new line (cut short?)")
+    rows = text[:-1].split("\n")
+    if rows[0] != FORMAT:
+        raise RecordError(f"line 1: expected {FORMAT!r}")
+    if len(rows) < 3:
+        raise RecordError("has no header")
+    tool = rows[1].split(" ")
+    if len(tool) != 2 or tool[0] != "tool" or not _HEX.match(tool[1]):
+        raise RecordError("line 2: expected 'tool <64 hex digits>'")
+    shared = rows[2].split(" ")
+    if len(shared) < 2 or shared[0] != "shared" or not _HEX.match(shared[1]):
+        raise RecordError("line 3: expected 'shared <64 hex digits> <files>'")
+    try:
+        shared_files = tuple(_path(p) for p in shared[2:])
+    except ValueError as exc:
+        raise RecordError(f"line 3: {exc}") from None
+    lines: dict = {}
+    previous = ""
+    for number, row in enumerate(rows[3:], 4):
+        parts = row.split(" ")
+        if len(parts) != 6 or parts[0] != "bundle":
+            raise RecordError(f"line {number}: expected 'bundle <namespace>/<name> <inputs> <outputs> <file> <files>'")
+        _, key, inputs, outputs, file, deps = parts
+        if not _KEY.match(key) or not _HEX.match(inputs) or not _HEX.match(outputs):
+            raise RecordError(f"line {number}: a malformed key or digest")
+        if key <= previous:
+            raise RecordError(f"line {number}: {key} is out of order or listed twice")
+        try:
+            lines[key] = Line(key, inputs, outputs, _path(file),
+                              () if deps == "-" else tuple(_path(d) for d in deps.split(",")))
+        except ValueError as exc:
+            raise RecordError(f"line {number}: {exc}") from None
+        previous = key
+    return Record(tool[1], shared[1], shared_files, lines)
+
+
+def _path(text: str) -> str:
+    path = unquote(text) if "%" in text else text
+    if not path or path.startswith("/") or any(part in ("", ".", "..") for part in path.split("/")) \
+            or any(ord(c) < 32 for c in path):
+        raise ValueError(f"{text!r} is not a repo-relative path")
+    return path
+
+
+def read_record(root: str) -> tuple[Record | None, str | None]:
+    """The committed record, or None and the note saying why it cannot be used."""
+    from .safefs import Refused, read_regular
+
+    rel = RECORD
+    path = os.path.join(root, rel)
+    if not os.path.lexists(path):
+        return None, f"{rel} is missing: every bundle was checked (`kdrender build` writes it)"
+    try:
+        return parse(read_regular(path, MAX_RECORD_BYTES, setting="")), None
+    except (Refused, RecordError) as exc:
+        reason = exc.reason if isinstance(exc, Refused) else str(exc)
+        return None, f"{rel} {reason}: every bundle was checked; `kdrender build` writes it again"
+
+
+# -- what build writes ---------------------------------------------------------------------------
+
+def shared_files(root: str, model) -> tuple:
+    """Files every bundle reads besides its own."""
+    files = {CONFIG_FILE} if os.path.lexists(os.path.join(root, CONFIG_FILE)) else set()
+    config = model.config
+    files |= {f for f in (config.source, config.configcli_file) if f}
+    files |= {app.file for app in model.apps.values() if not app.file.startswith("catalog/")}
+    return tuple(sorted(files))
+
+
+def cluster_deps(model, cluster) -> tuple:
+    """The files besides ``cluster.file`` whose content its bundle depends on."""
+    by_key = _by_key(model)
+    deps = {cluster.app.file}
+    for other in (cluster.spec.get("connections") or {}).get("clusters") or []:
+        found = by_key.get((cluster.namespace, other))
+        if found is not None:
+            deps |= {found.file, found.app.file}
+    deps.discard(cluster.file)
+    return tuple(sorted(deps))
+
+
+def _by_key(model) -> dict:
+    cached = getattr(model, "_incremental_keys", None)
+    if cached is None or len(cached) != len(model.clusters):
+        cached = {(c.namespace, c.name): c for c in model.clusters}
+        try:
+            object.__setattr__(model, "_incremental_keys", cached)
+        except (AttributeError, TypeError):  # pragma: no cover - a model that keeps no attributes
+            pass
+    return cached
+
+
+def inputs_digest(tree: Worktree, file: str, deps) -> str | None:
+    lines = []
+    for path in (file, *deps):
+        blob = tree.blob(path)
+        if blob is None:
+            return None
+        lines.append(f"{path} {blob}")
+    return digest_lines(lines)
+
+
+def outputs_digest(files) -> str:
+    """Digest of a bundle's golden files: ``(golden/-relative path, blob id)`` pairs."""
+    return digest_lines(f"{quote(path)} {blob}" for path, blob in sorted(files))
+
+
+def shared_digest(tree: Worktree, files) -> str:
+    return digest_lines([tool_digest()] + [f"{quote(f)} {tree.blob(f) or '-'}" for f in files])
+
+
+def expected_line(tree: Worktree, model, cluster, outputs: str) -> Line:
+    deps = cluster_deps(model, cluster)
+    inputs = inputs_digest(tree, cluster.file, deps) or "0" * 64
+    return Line(f"{cluster.namespace}/{cluster.name}", inputs, outputs, cluster.file, deps)
+
+
+class Recorder:
+    """Passes the ``(path, text)`` pairs of the rendered bundles on and notes each bundle's
+    output digest; :meth:`record` then makes the record of what went by."""
+
+    def __init__(self):
+        self.outputs: dict = {}  # "<namespace>/<name>" -> digest of its golden files
+
+    def tap(self, clusters):
+        """Yield each cluster's list of files, as ``stream.rendered`` does, noting its digest."""
+        for files in clusters:
+            if files:
+                key = files[0][0].rsplit("/", 1)[0]
+                self.outputs[key] = outputs_digest((p, blob_id(t.encode("utf-8"))) for p, t in files)
+            yield files
+
+    def record(self, root: str, model, tree: Worktree | None = None) -> Record:
+        tree = tree or Worktree(root, ("catalog", "clusters"))
+        files = shared_files(root, model)
+        lines = {}
+        for cluster in model.clusters:
+            key = f"{cluster.namespace}/{cluster.name}"
+            if key in self.outputs:
+                lines[key] = expected_line(tree, model, cluster, self.outputs[key])
+        return Record(tool_digest(), shared_digest(tree, files), files, lines)
+
+
+# -- what check renders ------------------------------------------------------------------------
+
+class Plan:
+    """What an incremental ``check`` loads and renders."""
+
+    def __init__(self):
+        self.full = True
+        self.note: str | None = None
+        self.record: Record | None = None
+        self.tree: Worktree | None = None
+        self.files: list = []  # cluster files to load (changed, new, or of bundles to render again)
+        self.skipped: set = set()  # bundle keys the record vouches for
+        self.candidates: list = []  # golden folders that may hold extra files
+
+
+def plan(root: str, base: str | None = None) -> Plan:
+    """Decide which bundles ``check`` must render again (see the module docstring)."""
+    from .load import scan_files
+
+    result = Plan()
+    record, note = read_record(root)
+    result.record = record
+    if record is None:
+        result.note = note
+        return result
+    tree = Worktree(root)
+    result.tree = tree
+    if not tree.git:
+        result.note = "not a Git checkout: every bundle was checked (the record needs Git to be trusted)"
+        return result
+    ref = base or "HEAD"
+    changed = tree.changed_since(ref)
+    if changed is None:
+        result.note = f"Git cannot compare golden/ with {ref}: every bundle was checked"
+        return result
+    rel = RECORD
+    if rel in changed:
+        trusted_raw = tree.file_at(ref, rel)
+        try:
+            trusted = parse(trusted_raw) if trusted_raw is not None else None
+        except RecordError:
+            trusted = None
+        if trusted is None or trusted.header() != record.header():
+            result.note = f"{rel} is new or its header changed since {ref}: every bundle was checked"
+            return result
+        moved = {k for k in set(record.lines) | set(trusted.lines)
+                 if k not in record.lines or k not in trusted.lines
+                 or record.lines[k].text() != trusted.lines[k].text()}
+    else:
+        moved = set()
+    if record.tool != tool_digest() or record.shared != shared_digest(tree, record.shared_files):
+        result.note = (f"{rel} was written by another kdrender or before a change to kdrender.yaml or a shared file: "
+                       "every bundle was checked; `kdrender build` brings it up to date")
+        return result
+    cluster_files, refused = scan_files(root, "clusters")
+    if refused:
+        return result
+    golden: dict = {}  # "<namespace>/<name>" -> [(golden/-relative path, blob id)]
+    stray = False
+    for path in tree.listed:
+        if not path.startswith(GOLDEN + "/") or not tree.exists(path):
+            continue
+        parts = path.split("/")
+        if len(parts) < 4:
+            stray = True
+            continue
+        golden.setdefault(f"{parts[1]}/{parts[2]}", []).append(("/".join(parts[1:]), tree.blob(path)))
+    if stray:
+        return result
+    dirty_folders = {"/".join(p.split("/")[1:3]) for p in changed}
+    load = set(record.shared_files) & set(cluster_files)
+    known_files = set()
+    for key, line in record.lines.items():
+        known_files.add(line.file)
+        files = golden.get(key)
+        fresh = (key not in moved and key not in dirty_folders and files is not None
+                 and all(blob is not None and len(path.split("/")) == 3 for path, blob in files)
+                 and inputs_digest(tree, line.file, line.deps) == line.inputs
+                 and outputs_digest(files) == line.outputs)
+        if fresh:
+            result.skipped.add(key)
+        else:
+            load.add(line.file)
+    load |= set(cluster_files) - known_files  # new cluster files
+    by_file: dict = {}
+    for key, line in record.lines.items():
+        by_file.setdefault(line.file, []).append(key)
+    for file in list(load):  # the other bundles of a file that is loaded are rendered too
+        result.skipped -= set(by_file.get(file, ()))
+    result.files = sorted(f for f in load if f in set(cluster_files))
+    result.candidates = sorted(set(golden) - result.skipped)
+    result.full = False
+    return result
+
+
+def index_files(record: Record, names: set, skip: set) -> set:
+    """Recorded cluster files that define a cluster named one of ``names`` (in any namespace)."""
+    return {line.file for key, line in record.lines.items() if key.split("/", 1)[1] in names} - skip
+
+
+def load_subset(root: str, plan_: Plan, cache=None):
+    """Load and validate the cluster files of ``plan_`` with the whole catalog and kdrender.yaml,
+    plus the recorded files of the clusters they connect to or share a name with (so the
+    duplicate and connection rules see them).  Returns ``(model, problems)``."""
+    from .load import load_repo
+    from .scope import connected_names
+    from .validate import validate_repo
+
+    files = set(plan_.files)
+    while True:
+        repo = load_repo(root, sorted(files))
+        names = connected_names(repo.clusters) | {d.name for d in repo.clusters if isinstance(d.name, str)}
+        more = index_files(plan_.record, names, files) if plan_.record is not None else set()
+        if not more:
+            break
+        files |= more
+    plan_.files = sorted(files)
+    model, problems = validate_repo(repo, cache=cache)
+    shared = shared_files(root, model)
+    if tuple(shared) != plan_.record.shared_files:  # a changed file now defines a config or an app
+        return None, None
+    return model, problems
+
+
+def record_messages(plan_: Plan, model, outputs: dict, keys: set | None = None) -> list:
+    """Messages for record lines that are not what build writes, for the rendered bundles (and
+    in a full check for the whole record).  ``keys`` limits them (a shard)."""
+    record = plan_.record
+    if record is None:
+        return []
+    tree = plan_.tree
+    expected: dict = {}
+    for cluster in model.clusters:
+        key = f"{cluster.namespace}/{cluster.name}"
+        if key in outputs:
+            expected[key] = expected_line(tree, model, cluster, outputs[key]).text()
+    wanted = set(expected) if not plan_.full else set(expected) | set(record.lines)
+    if not plan_.full:  # every line the plan did not vouch for (its file changed, is gone, ...)
+        wanted |= set(record.lines) - plan_.skipped
+    if keys is not None:
+        wanted &= keys
+    out = []
+    for key in sorted(wanted):
+        have = record.lines[key].text() if key in record.lines else None
+        want = expected.get(key)
+        if have == want:
+            continue
+        if want is None:
+            out.append(f"record: {RECORD} lists {key}, which is no longer rendered")
+        elif have is None:
+            out.append(f"record: {RECORD} has no line for {key}")
+        else:
+            out.append(f"record: {RECORD}: the line of {key} is not what build writes")
+    return out
+
+
+def full_plan(root: str) -> Plan:
+    """``check --full``: everything is rendered; the record, if readable, is still checked."""
+    result = Plan()
+    result.record, result.note = read_record(root)
+    if result.record is not None:
+        result.tree = Worktree(root, ("catalog", "clusters"))
+    return result
+
+
+def with_record(root: str, model, clusters):
+    """``build``: the ``(path, text)`` pairs of every bundle, and a function that makes their record
+    once they have all gone by (``write_tree``'s ``beside``)."""
+    recorder = Recorder()
+    pairs = (pair for files in recorder.tap(clusters) for pair in files)
+    return pairs, {RECORD: lambda: recorder.record(root, model).text()}
