@@ -18,8 +18,8 @@ import secrets
 
 import pytest
 
-import e2e_app
-from e2e_kube import IMAGE, REPORT, Deployment, Kube, pod_ready, wait_for
+from . import e2e_app
+from .e2e_kube import IMAGE, REPORT, Deployment, Kube, pod_ready, wait_for
 
 KUBECONFIG = os.environ.get("KDRENDER_E2E_KUBECONFIG", "")
 PKG_PORT = 8000

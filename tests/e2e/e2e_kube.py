@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-import e2e_app
+from . import e2e_app
 
 WAVE = "argocd.argoproj.io/sync-wave"
 IMAGE = os.environ.get("KDRENDER_E2E_IMAGE", "localhost/kdapp:1")
@@ -82,6 +82,10 @@ class Kube:
 
 
 def pod_ready(pod: dict) -> bool:
+    """Ready and not terminating: a pod in its grace period still reports Ready=True (an evicted
+    member counted as back before its replacement started, and a roll then took a second one)."""
+    if pod.get("metadata", {}).get("deletionTimestamp"):
+        return False
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
 
 

@@ -19,8 +19,8 @@ if not os.environ.get("KDRENDER_E2E_KUBECONFIG"):
     pytest.skip("e2e suite skipped: KDRENDER_E2E_KUBECONFIG is not set (README: End-to-end tests)",
                 allow_module_level=True)
 
-import e2e_app  # noqa: E402
-from e2e_kube import IMAGE, SYSTEMD_IMAGE, pod_ready, report, restarts, sync_all, wait_for  # noqa: E402
+from . import e2e_app  # noqa: E402
+from .e2e_kube import IMAGE, SYSTEMD_IMAGE, pod_ready, report, restarts, sync_all, wait_for  # noqa: E402
 
 READY_TIMEOUT = 420
 ROLE_LABEL = "kubedirector.hpe.com/role"
