@@ -384,15 +384,32 @@ class Suite:
         if self.disk_for(count):
             results["build"] = measure([self.kdrender, "build", repo], self.tmp, env, runs)
             results["floor"] = write_floor_apart(golden, os.path.join(self.tmp, "floor"), 3 if count <= 1000 else 1)
-            results["check"] = measure([self.kdrender, "check", repo], self.tmp, env, runs)
+            results["check"] = measure([self.kdrender, "check", "--full", repo], self.tmp, env, runs)
             self.golden_bytes.setdefault("per_cluster", tree_size(golden) / count)
         gen_env = self.gen_env(None)
         run_once([self.kdrender, "generate"], repo, gen_env)  # warm the schema cache
         results["generate"] = measure([self.kdrender, "generate"], repo, gen_env, runs)
-        # TODO-free hook for the incremental check (issue 20, point 4): a "check, one of N changed"
-        # case goes here, after build, once `check` knows what changed.
+        if "build" in results:
+            results.update(self.one_change(repo, count, env))
         shutil.rmtree(golden, ignore_errors=True)  # the disk of the next size
+        shutil.rmtree(os.path.join(repo, ".git"), ignore_errors=True)
         return results
+
+    def one_change(self, repo: str, count: int, env: dict) -> dict:
+        """A pull request that changes one cluster of ``count``: the repo and its golden tree are
+        committed (the target branch), one cluster file gets a new label and ``build`` is run
+        (untimed, as the author does), and that is committed too.  Then ``check --base <target>``
+        and ``validate --since <target>``, as CI runs them on the pull request."""
+        git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "-c", "gc.auto=0"]
+        subprocess.run(git + ["init", "-q", "-b", "main", repo], check=True)
+        subprocess.run(git + ["add", "-A"], cwd=repo, check=True)
+        subprocess.run(git + ["commit", "-q", "-m", "fleet"], cwd=repo, check=True)
+        ChangedCluster(os.path.join(repo, "clusters", f"{cluster_name(count // 2)}.yaml"))()
+        run_once([self.kdrender, "build", repo], self.tmp, env)
+        subprocess.run(git + ["commit", "-q", "-a", "-m", "one cluster"], cwd=repo, check=True)
+        runs = 3
+        return {"check-one": measure([self.kdrender, "check", "--base", "main~1", repo], self.tmp, env, runs),
+                "validate-one": measure([self.kdrender, "validate", "--since", "main~1", repo], self.tmp, env, runs)}
 
     def disk_for(self, count: int) -> bool:
         """Whether the golden tree of ``count`` clusters fits the disk twice over (build's staging
@@ -434,6 +451,13 @@ class Suite:
                          base["wall"] * count / small_count, "<150 MiB, <=1.25x mem, linear", None, holds=holds,
                          note=note + f"; memory {memory:.2f}x, per-cluster time {growth['wall']:.2f}x wall, "
                                      f"{growth['cpu']:.2f}x CPU of {small_count:,}")
+            for cmd, what in (("check-one", "check --base, one cluster changed"),
+                              ("validate-one", "validate --since, one changed")):
+                if cmd in ours and self.wanted(cmd.split("-")[0]):
+                    self.row(f"{what}, {label}", ours[cmd], "", None, "<= 2 s", None,
+                             holds=ours[cmd]["wall"] <= 2.0,
+                             note=f"peak {ours[cmd]['mem'] / MIB:.0f} MiB; against the commit before the change "
+                                  "(the target branch), after build")
             if floor:
                 self.row(f"write floor, {label}", {"wall": fastest}, "", None, "", None,
                          note=f"cold {floor['cold']:.3f} s, warm {floor['warm']:.3f} s (same run, after build)")

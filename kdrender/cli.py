@@ -61,14 +61,29 @@ def main() -> None:
 @click.option("--base", metavar="REF", is_flag=False, flag_value="", default=None,
               help="Also check KubeDirector's update rules from Git revision REF to the working tree "
                    "(no REF: the merge base with the default branch).")
+@click.option("--since", metavar="REF", default=None,
+              help="Only the cluster files that changed since Git revision REF (and the clusters they involve); "
+                   "kdrender.record vouches for the rest. In pull-request CI, the target branch.")
 @SHARD
-def validate(repo: str, fmt: str, base: str | None, shard) -> None:
+def validate(repo: str, fmt: str, base: str | None, since: str | None, shard) -> None:
     """Check the catalog, clusters and kdrender.yaml of REPO; print every problem."""
-    if base is None:  # the streaming check: memory does not grow with the repo
+    if base is not None and since is not None:
+        raise click.UsageError("--base (KubeDirector's update rules) reads both whole revisions; "
+                               "it cannot be combined with --since")
+    model = loaded = None
+    if since is not None:
+        from .schema import Cache
+        from .since import validate_since
+
+        model, problems, note, loaded = validate_since(repo, since, cache=Cache.default(os.environ))
+        if note:
+            click.echo(f"kdrender: note: {note}", err=True)
+    if model is None and base is None:  # the streaming check: memory does not grow with the repo
         from .index import check_repo
 
         model, problems = check_repo(repo)
-    else:  # the update rules compare two whole revisions
+        loaded = None
+    elif model is None:  # the update rules compare two whole revisions
         from .load import load_repo
         from .review.commands import update_problems
         from .validate import validate_repo
@@ -92,7 +107,10 @@ def validate(repo: str, fmt: str, base: str | None, shard) -> None:
     if errors:
         click.echo(f"kdrender: {len(errors)} problem{'s' if len(errors) != 1 else ''} found", err=True)
         sys.exit(1)
-    if fmt == "text":
+    if fmt == "text" and loaded is not None:
+        click.echo(f"{len(model.apps)} apps, {len(loaded)} cluster files changed since {since} or involved with "
+                   f"them: no problems (kdrender.record vouches for the others)", err=True)
+    elif fmt == "text":
         click.echo(f"{len(model.apps)} apps, {len(model.clusters)} clusters: no problems", err=True)
 
 

@@ -1,4 +1,4 @@
-"""The record of what ``build`` rendered (``golden/kdrender.record``), and which bundles ``check``
+"""The record of what ``build`` rendered (``kdrender.record``, beside ``golden/``), and which bundles ``check``
 must render again.
 
 The record has one line per bundle: its key (``<namespace>/<name>``), a digest of its inputs,
@@ -511,6 +511,7 @@ def load_subset(root: str, plan_: Plan, cache=None):
         repo = load_repo(root, sorted(files))
         names = connected_names(repo.clusters) | {d.name for d in repo.clusters if isinstance(d.name, str)}
         more = index_files(plan_.record, names, files) if plan_.record is not None else set()
+        more = {f for f in more if os.path.lexists(os.path.join(root, f))}  # not the recorded files that are gone
         if not more:
             break
         files |= more

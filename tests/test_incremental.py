@@ -1,4 +1,4 @@
-"""The incremental ``check`` (golden/kdrender.record) and ``--shard K/N`` (kdrender/incremental.py,
+"""The incremental ``check`` (kdrender.record) and ``--shard K/N`` (kdrender/incremental.py,
 kdrender/shard.py): what is rendered again, what is caught, and that shards add up to the full run."""
 
 from __future__ import annotations
@@ -199,6 +199,13 @@ def test_a_new_and_a_deleted_cluster(repo):
     gone = check(repo)
     assert any(m.startswith("extra: golden/ml/caffe2-gpu/") for m in gone.messages)
     assert f"record: {RECORD} lists ml/caffe2-gpu, which is no longer rendered" in gone.messages
+
+
+def test_a_deleted_cluster_that_another_connects_to(repo):
+    (repo / "clusters" / "conn-a.yaml").unlink()
+    result = run_cli("check", str(repo))
+    assert result.exit_code == 1 and "connected cluster 'conn-a' does not exist" in result.stderr
+    assert "cannot read file" not in result.stderr  # the record's line of conn-a is not a file to read
 
 
 def test_a_duplicate_name_in_a_new_file_is_caught(repo):

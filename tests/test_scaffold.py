@@ -106,15 +106,19 @@ def test_init_ci_workflows(tmp_path):
     assert "pull_request" in on and on["push"]["branches"] == ["main"]
     check, build = workflow["jobs"]["check"], workflow["jobs"]["build"]
     runs = lambda job: [s.get("run", "") for s in job["steps"]]  # noqa: E731
-    assert "pull_request" in check["if"] and any("kdrender validate" in r for r in runs(check)) \
-        and any(r.startswith("kdrender check --base ") for r in runs(check))
+    assert "pull_request" in check["if"] and any(r.startswith("kdrender validate --format github --since HEAD^1")
+                                                 for r in runs(check)) \
+        and any(r.startswith("kdrender check --base HEAD^1") for r in runs(check))
+    assert any("git add -A golden kdrender.record" in r for r in runs(build))  # the record goes with golden/
     text = (tmp_path / "gh/.github/workflows/kdrender.yml").read_text()
     assert "#   matrix:\n    #     shard: [1, 2, 3, 4]" in text and "--shard ${{ matrix.shard }}/4" in text
     assert "push" in build["if"] and "kdrender build" in runs(build)
     ok(run_cli("init", str(tmp_path / "gl"), "--ci", "gitlab"))
     (gitlab,) = yaml_docs((tmp_path / "gl/.gitlab-ci.yml").read_text())
     script = gitlab["kdrender-check"]["script"]
-    assert script[0] == "kdrender validate" and script[-1].startswith("kdrender check --base ")
+    assert script[-2].startswith("kdrender validate --since ") and script[-1].startswith("kdrender check --base ")
+    assert gitlab["kdrender-build"]["artifacts"]["paths"] == ["golden/", "kdrender.record"]
+    assert "git add -A golden kdrender.record" in gitlab["kdrender-build"]["script"][-1]
     text = (tmp_path / "gl/.gitlab-ci.yml").read_text()
     assert "# parallel: 4" in text and '--shard "${CI_NODE_INDEX}/${CI_NODE_TOTAL}"' in text
     assert "merge_request_event" in gitlab["kdrender-check"]["rules"][0]["if"]
