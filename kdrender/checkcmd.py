@@ -14,6 +14,12 @@ from .problems import UserError
 from .shard import in_shard
 
 
+def identities(model) -> list:
+    """``(namespace, name, file)`` of the model's clusters (a streaming model reads none of them)."""
+    known = getattr(model.clusters, "identities", None)
+    return known() if known else [(c.namespace, c.name, c.file) for c in model.clusters]
+
+
 class Result:
     def __init__(self, messages: list, refused: list, notes: list, model, rendered: int):
         self.messages, self.refused, self.notes, self.model, self.rendered = messages, refused, notes, model, rendered
@@ -39,9 +45,9 @@ def run_check(root: str, full: bool = False, base: str | None = None, shard=None
                 raise UserError(errors, model)
     if the_plan.full:
         model = load(root)
-    keys = {f"{c.namespace}/{c.name}": c.file for c in model.clusters}
+    keys = {f"{namespace}/{name}": file for namespace, name, file in identities(model)}
     if shard is not None:
-        model.selected = {c.file for c in model.clusters if in_shard(shard, c.file)}
+        model.selected = {file for file in keys.values() if in_shard(shard, file)}
     folders = set(keys)
 
     def keep(rel: str) -> bool:  # an extra file: not of a loaded cluster (another shard), in this shard
@@ -57,5 +63,5 @@ def run_check(root: str, full: bool = False, base: str | None = None, shard=None
         if the_plan.record is not None:
             record_keys |= {k for k, line in the_plan.record.lines.items()
                             if k not in keys and in_shard(shard, line.file)}
-    messages += record_messages(the_plan, model, recorder.outputs, record_keys)
+    messages += record_messages(the_plan, recorder, record_keys)
     return Result(messages, refused, notes, model, len(recorder.outputs))

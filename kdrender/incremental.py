@@ -113,7 +113,7 @@ class Worktree:
     def __init__(self, root: str, folders=("catalog", "clusters", GOLDEN, RECORD)):
         self.root = root
         self.index: dict = {}  # path -> blob id, for files the index shows unchanged
-        self.listed: set = set()  # every file of ``folders`` Git knows of or sees (tracked or not)
+        self.listed: set = set()  # every file of ``folders`` but golden/ Git knows of or sees (tracked or not)
         self.tracked: set = set()
         self.untracked: set = set()
         self.dirty: set = set()  # tracked files whose content may differ from the index
@@ -150,15 +150,71 @@ class Worktree:
                 self.untracked.add(path)
             elif xy[1] != " ":
                 self.dirty.add(path)
-        for entry in _split(self._run("ls-files", "-s", "-v", "-z", "--", *paths)):
-            head, _, path = entry.partition("\t")
-            tag, mode, blob, stage = (head.split(" ") + ["", "", "", ""])[:4]
+        listed = [p for p in paths if p != GOLDEN]  # golden/ is read as a stream: golden_bundles
+        for entry in _split(self._run("ls-files", "-s", "-v", "-z", "--", *listed)):
+            path, blob = self._entry(entry)
             self.tracked.add(path)
-            if tag == "H" and mode in ("100644", "100755") and stage == "0" and path not in self.dirty:
+            if blob is not None:
                 self.index[path] = blob
-            elif tag != "H":  # assume-unchanged or skip-worktree: Git does not look at the file
-                self.dirty.add(path)
         self.listed = self.tracked | self.untracked
+
+    def _entry(self, entry: str) -> tuple:
+        """A line of ``git ls-files -s -v``: the path, and its blob id when the index vouches for the
+        file (a regular file Git shows unchanged, neither assume-unchanged nor skip-worktree)."""
+        head, _, path = entry.partition("\t")
+        tag, mode, blob, stage = (head.split(" ") + ["", "", "", ""])[:4]
+        if tag == "H" and mode in ("100644", "100755") and stage == "0" and path not in self.dirty:
+            return path, blob
+        if tag != "H":  # assume-unchanged or skip-worktree: Git does not look at the file
+            self.dirty.add(path)
+        return path, None
+
+    def golden_bundles(self, under: str = GOLDEN):
+        """``(key, [(golden/-relative path, blob id or None)])`` of each bundle folder below
+        ``under`` that Git tracks, in Git's order, read from ``git ls-files`` as a stream (a fleet's
+        listing is never held whole); the key is None for a file outside any bundle folder.
+        Blob ids are None where the index does not vouch for the file (see :meth:`_entry`)."""
+        key, files = None, []
+        for entry in self._stream("ls-files", "-s", "-v", "-z", "--", under):
+            path, blob = self._entry(entry)
+            parts = path.split("/", 3)
+            if len(parts) < 4 or parts[0] != GOLDEN:
+                yield None, [(path, None)]
+                continue
+            here = f"{parts[1]}/{parts[2]}"
+            if here != key and files:
+                yield key, files
+                files = []
+            key = here
+            files.append((path[len(GOLDEN) + 1:], blob))
+        if files:
+            yield key, files
+
+    def _stream(self, *args: str):
+        """The NUL-separated entries of a git command's output, as they come."""
+        import subprocess
+
+        from .review.revision import _env
+
+        try:
+            proc = subprocess.Popen(["git", "-C", self.root, "--literal-pathspecs", *args], stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, env=_env())
+        except OSError as exc:
+            raise _NoGit(str(exc)) from None
+        try:
+            rest = b""
+            for chunk in iter(lambda: proc.stdout.read(1 << 16), b""):
+                *entries, rest = (rest + chunk).split(b"\0")
+                yield from (e.decode("utf-8", "surrogateescape") for e in entries if e)
+            if rest:
+                yield rest.decode("utf-8", "surrogateescape")
+            if proc.wait() != 0:
+                raise _NoGit(f"git {args[0]} failed")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
 
     def exists(self, rel: str) -> bool:
         """Whether a file Git lists is there (only the changed ones may be gone)."""
@@ -324,29 +380,6 @@ def shared_files(root: str, model) -> tuple:
     return tuple(sorted(files))
 
 
-def cluster_deps(model, cluster) -> tuple:
-    """The files besides ``cluster.file`` whose content its bundle depends on."""
-    by_key = _by_key(model)
-    deps = {cluster.app.file}
-    for other in (cluster.spec.get("connections") or {}).get("clusters") or []:
-        found = by_key.get((cluster.namespace, other))
-        if found is not None:
-            deps |= {found.file, found.app.file}
-    deps.discard(cluster.file)
-    return tuple(sorted(deps))
-
-
-def _by_key(model) -> dict:
-    cached = getattr(model, "_incremental_keys", None)
-    if cached is None or len(cached) != len(model.clusters):
-        cached = {(c.namespace, c.name): c for c in model.clusters}
-        try:
-            object.__setattr__(model, "_incremental_keys", cached)
-        except (AttributeError, TypeError):  # pragma: no cover - a model that keeps no attributes
-            pass
-    return cached
-
-
 def inputs_digest(tree: Worktree, file: str, deps) -> str | None:
     lines = []
     for path in (file, *deps):
@@ -366,18 +399,14 @@ def shared_digest(tree: Worktree, files) -> str:
     return digest_lines([tool_digest()] + [f"{quote(f)} {tree.blob(f) or '-'}" for f in files])
 
 
-def expected_line(tree: Worktree, model, cluster, outputs: str) -> Line:
-    deps = cluster_deps(model, cluster)
-    inputs = inputs_digest(tree, cluster.file, deps) or "0" * 64
-    return Line(f"{cluster.namespace}/{cluster.name}", inputs, outputs, cluster.file, deps)
-
-
 class Recorder:
-    """Passes the ``(path, text)`` pairs of the rendered bundles on and notes each bundle's
-    output digest; :meth:`record` then makes the record of what went by."""
+    """Passes the bundles of ``stream.rendered(model, "files")`` on and notes each one's output
+    digest and source (its cluster file and the other files it read, ``stream.Bundle``); :meth:`line`
+    is then what ``build`` writes for it, and :meth:`record` the record of all that went by."""
 
     def __init__(self):
         self.outputs: dict = {}  # "<namespace>/<name>" -> digest of its golden files
+        self.sources: dict = {}  # "<namespace>/<name>" -> (cluster file, other files read)
 
     def tap(self, clusters):
         """Yield each cluster's list of files, as ``stream.rendered`` does, noting its digest."""
@@ -385,17 +414,17 @@ class Recorder:
             if files:
                 key = files[0][0].rsplit("/", 1)[0]
                 self.outputs[key] = outputs_digest((p, blob_id(t.encode("utf-8"))) for p, t in files)
+                self.sources[key] = files.source
             yield files
+
+    def line(self, tree: Worktree, key: str) -> Line:
+        file, deps = self.sources[key]
+        return Line(key, inputs_digest(tree, file, deps) or "0" * 64, self.outputs[key], file, deps)
 
     def record(self, root: str, model, tree: Worktree | None = None) -> Record:
         tree = tree or Worktree(root, ("catalog", "clusters"))
         files = shared_files(root, model)
-        lines = {}
-        for cluster in model.clusters:
-            key = f"{cluster.namespace}/{cluster.name}"
-            if key in self.outputs:
-                lines[key] = expected_line(tree, model, cluster, self.outputs[key])
-        return Record(tool_digest(), shared_digest(tree, files), files, lines)
+        return Record(tool_digest(), shared_digest(tree, files), files, {key: self.line(tree, key) for key in self.outputs})
 
 
 # -- what check renders ------------------------------------------------------------------------
@@ -455,28 +484,32 @@ def plan(root: str, base: str | None = None) -> Plan:
     cluster_files, refused = scan_files(root, "clusters")
     if refused:
         return result
-    golden: dict = {}  # "<namespace>/<name>" -> [(golden/-relative path, blob id)]
-    stray = False
-    for path in tree.listed:
-        if not path.startswith(GOLDEN + "/") or not tree.exists(path):
-            continue
-        parts = path.split("/")
-        if len(parts) < 4:
-            stray = True
-            continue
-        golden.setdefault(f"{parts[1]}/{parts[2]}", []).append(("/".join(parts[1:]), tree.blob(path)))
-    if stray:
-        return result
     dirty_folders = {"/".join(p.split("/")[1:3]) for p in changed}
+    golden: set = set()  # "<namespace>/<name>" of every golden folder
+    clean: set = set()  # those whose files Git vouches for and match their record line
+    try:
+        for key, files in tree.golden_bundles():
+            if key is None:  # a file outside any bundle folder
+                return result
+            golden.add(key)
+            line = record.lines.get(key)
+            if (line is not None and key not in moved and key not in dirty_folders
+                    and all(blob is not None and path.count("/") == 2 for path, blob in files)
+                    and outputs_digest(files) == line.outputs):
+                clean.add(key)
+    except _NoGit:
+        return result
+    for path in tree.untracked:  # new files: their folders are dirty, so only the layout matters
+        if path.startswith(GOLDEN + "/"):
+            parts = path.split("/")
+            if len(parts) < 4:
+                return result
+            golden.add(f"{parts[1]}/{parts[2]}")
     load = set(record.shared_files) & set(cluster_files)
     known_files = set()
     for key, line in record.lines.items():
         known_files.add(line.file)
-        files = golden.get(key)
-        fresh = (key not in moved and key not in dirty_folders and files is not None
-                 and all(blob is not None and len(path.split("/")) == 3 for path, blob in files)
-                 and inputs_digest(tree, line.file, line.deps) == line.inputs
-                 and outputs_digest(files) == line.outputs)
+        fresh = key in clean and inputs_digest(tree, line.file, line.deps) == line.inputs
         if fresh:
             result.skipped.add(key)
         else:
@@ -488,7 +521,7 @@ def plan(root: str, base: str | None = None) -> Plan:
     for file in list(load):  # the other bundles of a file that is loaded are rendered too
         result.skipped -= set(by_file.get(file, ()))
     result.files = sorted(f for f in load if f in set(cluster_files))
-    result.candidates = sorted(set(golden) - result.skipped)
+    result.candidates = sorted(golden - result.skipped)
     result.full = False
     return result
 
@@ -523,18 +556,13 @@ def load_subset(root: str, plan_: Plan, cache=None):
     return model, problems
 
 
-def record_messages(plan_: Plan, model, outputs: dict, keys: set | None = None) -> list:
+def record_messages(plan_: Plan, recorder: Recorder, keys: set | None = None) -> list:
     """Messages for record lines that are not what build writes, for the rendered bundles (and
     in a full check for the whole record).  ``keys`` limits them (a shard)."""
     record = plan_.record
     if record is None:
         return []
-    tree = plan_.tree
-    expected: dict = {}
-    for cluster in model.clusters:
-        key = f"{cluster.namespace}/{cluster.name}"
-        if key in outputs:
-            expected[key] = expected_line(tree, model, cluster, outputs[key]).text()
+    expected = {key: recorder.line(plan_.tree, key).text() for key in recorder.outputs}
     wanted = set(expected) if not plan_.full else set(expected) | set(record.lines)
     if not plan_.full:  # every line the plan did not vouch for (its file changed, is gone, ...)
         wanted |= set(record.lines) - plan_.skipped

@@ -272,6 +272,12 @@ class Clusters:
         for place in self.order:
             yield self.index.cluster_at(place)
 
+    def identities(self) -> list:
+        """``(namespace, name, file)`` of each cluster, in order, without reading any."""
+        index = self.index
+        keys = dict(zip(index.valid, index.valid_keys))
+        return [(*keys[place], index.file_of(place)) for place in self.order]
+
     def take(self, start: int, stop: int | None, want=None) -> list:
         """The clusters of ``[start:stop]`` whose file ``want`` accepts (all without ``want``);
         the others are not read."""

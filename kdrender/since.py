@@ -25,7 +25,7 @@ changed file that now defines an app or settings), the whole repo is validated, 
 
 from __future__ import annotations
 
-from .incremental import GOLDEN, load_subset, plan
+from .incremental import GOLDEN, _NoGit, load_subset, plan
 
 MAX_ROUNDS = 8  # clusters found to share names are added this many times before validating everything
 
@@ -40,7 +40,10 @@ def validate_since(root: str, ref: str, cache=None):
         model, problems = load_subset(root, the_plan, cache)
         if model is None:
             return None, [], "a changed file now holds KubeDirectorConfig settings or an app: every file was validated", []
-        more = _sharing(model, problems, the_plan) - set(the_plan.files)
+        try:
+            more = _sharing(model, problems, the_plan) - set(the_plan.files)
+        except _NoGit:
+            return None, [], "git could not list golden/: every file was validated", []
         if not more:
             return model, problems, None, sorted({c.file for c in model.clusters} | {p.file for p in problems})
         the_plan.files = sorted(set(the_plan.files) | more)
@@ -50,14 +53,11 @@ def validate_since(root: str, ref: str, cache=None):
 def _holders(the_plan, wanted: dict) -> set:
     """Keys of the skipped bundles whose golden files, or the names they reserve, are among
     ``wanted`` (namespace -> golden file names)."""
-    sources = {ns: set().union(*map(_sources, names)) for ns, names in wanted.items()}
     keys: set = set()
-    tree = the_plan.tree
-    for path in tree.listed:
-        parts = path.split("/")
-        if len(parts) == 4 and parts[0] == GOLDEN and parts[3] in sources.get(parts[1], ()):
-            key = f"{parts[1]}/{parts[2]}"
-            if key in the_plan.skipped and tree.exists(path):
+    for namespace, names in sorted(wanted.items()):
+        sources = set().union(*map(_sources, names))
+        for key, files in the_plan.tree.golden_bundles(f"{GOLDEN}/{namespace}/"):
+            if key in the_plan.skipped and any(path.rsplit("/", 1)[-1] in sources for path, _ in files):
                 keys.add(key)
     return keys
 

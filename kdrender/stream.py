@@ -23,10 +23,27 @@ MIN_PARALLEL = 64  # fewer clusters than this are rendered in this process (a fo
 _STATE: dict = {}
 
 
+class Bundle(list):
+    """One cluster's ``(golden/-relative path, text)`` pairs, one per object, then the kustomization;
+    ``source`` is its cluster file and the other files its bundle read (its app's, and those of the
+    clusters it connects to and of their apps), for kdrender.record (kdrender/incremental.py)."""
+
+    source: tuple = ("", ())
+
+
+def _source(rc) -> tuple:
+    deps = {rc.cluster.app.file}
+    for other in rc.connected.values():
+        deps |= {other.cluster.file, other.cluster.app.file}
+    deps.discard(rc.cluster.file)
+    return rc.cluster.file, tuple(sorted(deps))
+
+
 def _emit(kind: str, rc, objects: list):
     """A cluster's output, and the text of each of its objects (for the size checks)."""
-    if kind == "files":  # golden/: (path, text) pairs, one per object, then the kustomization
-        files = cluster_files(rc.cluster.namespace, rc.cluster.name, objects)
+    if kind == "files":
+        files = Bundle(cluster_files(rc.cluster.namespace, rc.cluster.name, objects))
+        files.source = _source(rc)
         return files, [text for _, text in files[:len(objects)]]
     # generate: the JSON stream and the (apiVersion, kind) pairs it holds
     lines = json_lines(objects)
