@@ -127,9 +127,14 @@
 #      10 s later); a timeout writes rc 124 and gives "config error: configure timed out after
 #      <seconds>s".
 #      Errors in steps 5, 6, 7, 8 give "config error: execution of app config failed: <what>".
-#  10. Watch loop (configured members of roles with a package): every KD_POLL_SECONDS
-#      (checked before each sleep; exits when $KD_ROOT/run/kd/stop exists, or after one pass
-#      with KD_ONESHOT=1), read one consistent version of the ConfigMap and:
+#  10. Watch loop (configured members of roles with a package): a pass as soon as kubelet has
+#      swapped in a new version of the ConfigMap (or of a mounted object its `fills` reads),
+#      seen within a second: every second the loop tests with shell builtins only (`[ a -ef b ]`,
+#      no process but `sleep 1`) whether each mount's ..data still points to the version
+#      directory noted before the last pass (kubelet swaps ..data, then deletes the old
+#      directory); and a pass at least every KD_POLL_SECONDS (retries; mounts without ..data).
+#      It exits when $KD_ROOT/run/kd/stop exists (checked every second), or after one pass
+#      with KD_ONESHOT=1.  Each pass reads one consistent version of the ConfigMap and:
 #        - own fqdn no longer in members: the member is being removed; do nothing at all;
 #        - configmeta.json differs from the ConfigMap's: replace it (this alone never calls
 #          the startscript; it comes first, as KubeDirector pushes configmeta before notifying);
@@ -202,6 +207,7 @@ CONTAINER_ID=
 ROLE=
 SELF_FQDN=
 REMOVED_LOGGED=0
+WATCH_MARKS=
 
 log() {
     printf '%s kd-agent[%s]: %s\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" "$$" "$*"
@@ -952,6 +958,7 @@ wait_ready() {
             sleep 1
         done
     done
+    [ "$_waited" = 0 ] || log "new peers ready after ${_waited}s"
     return 0
 }
 
@@ -1062,14 +1069,61 @@ watch_once() {
     fi
 }
 
+# note_version <mount>: remember which version directory the mount's ..data points to (a mount
+# without ..data, e.g. a plain directory in tests, is only re-read by the periodic pass).
+note_version() {
+    [ -L "$1/..data" ] || return 0
+    WATCH_MARKS="$WATCH_MARKS $1/..data=$(config_version_dir "$1")"
+}
+
+# note_versions: the versions of the configmeta mount and of every mount its `fills` reads
+# (connected ConfigMaps and Secrets, secret_keys, tokens), taken before a pass reads them, so a
+# version that lands during the pass is seen as new afterwards.
+note_versions() {
+    WATCH_MARKS=
+    note_version "$KD_CONFIG_DIR"
+    [ -f "$KD_CONFIG_DIR/fills" ] || return 0
+    while IFS="$TAB" read -r _n1 _n2 _n3 _n4 _nrest; do
+        case $_n1:$_n2 in
+            obj:*) note_version "$R$_n4" ;;
+            *:keys|*:token) note_version "$R$_n3" ;;
+        esac
+    done < "$KD_CONFIG_DIR/fills"
+}
+
+# versions_changed: some noted mount's ..data no longer points to the noted version directory
+# (kubelet swaps ..data, then deletes the old directory).  Shell builtins only: no process.
+versions_changed() {
+    for _m in $WATCH_MARKS; do
+        [ "${_m%%=*}" -ef "${_m#*=}" ] || return 0
+    done
+    return 1
+}
+
+# wait_for_change: sleep until kubelet has swapped in a new version of a noted mount (checked
+# every second) or KD_POLL_SECONDS have passed (the periodic pass: retries, plain directories).
+wait_for_change() {
+    _slept=0
+    while [ "$_slept" -lt "$KD_POLL_SECONDS" ]; do
+        sleep 1
+        _slept=$((_slept + 1))
+        stop_requested && return 0
+        if versions_changed; then
+            log "new version of a mounted ConfigMap or Secret (after ${_slept}s)"
+            return 0
+        fi
+    done
+}
+
 watch_loop() {
-    log "watching $KD_CONFIG_DIR every ${KD_POLL_SECONDS}s"
+    log "watching $KD_CONFIG_DIR: a new version within 1s, a full pass at least every ${KD_POLL_SECONDS}s"
     while :; do
         stop_requested && { log "stop requested: exiting"; return 0; }
+        note_versions
         watch_once
         [ "$KD_ONESHOT" = 1 ] && { log "oneshot: exiting"; return 0; }
         stop_requested && { log "stop requested: exiting"; return 0; }
-        nap
+        wait_for_change
     done
 }
 
