@@ -9,6 +9,7 @@ wave into its own namespace, and judged from outside (``kubectl get``, ``exec``)
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import time
@@ -276,6 +277,39 @@ def notified(d, pods: list, event: str, fqdns: list, since: float, timeout: floa
     return wait_for(f"--{event} {want} in {pods}", seen, timeout, interval=1)
 
 
+AGENT_LOG_TIME = "%Y-%m-%dT%H:%M:%SZ"
+# the agent checks the mount every second; a pass, the DNS wait (1 s retries) and the Ready
+# time's whole seconds fit in the rest
+AGENT_BOUND = 5.0
+
+
+def agent_log_time(line: str) -> float:
+    return calendar.timegm(time.strptime(line.split(" ", 1)[0], AGENT_LOG_TIME))
+
+
+def breakdown(d, pods: list, event: str, since: float, notified_at: dict, peers_ready: float = 0.0) -> dict:
+    """Where the latency of one notification went, per running member, from the member itself:
+    the kubelet's swap of the configmeta mount's ``..data`` symlink (its lstat mtime), the agent's
+    "members changed" log line (whole seconds), and the startscript's own record of the call."""
+    out = {}
+    for p in pods:
+        swapped = float(d.exec(p, "python3 -c 'import os; print(os.lstat(\"/etc/kd/configmeta/..data\").st_mtime)'"))
+        noticed = [agent_log_time(line) for line in d.exec(p, "cat /tmp/kd-agent.log").splitlines()
+                   if line.endswith(": members changed") and agent_log_time(line) >= int(since)]
+        out[p] = {"refresh": swapped - since, "noticed": (noticed[0] - int(swapped)) if noticed else None,
+                  "notify": notified_at[p] - max(swapped, peers_ready), "total": notified_at[p] - since}
+    return out
+
+
+def describe(event: str, parts: dict) -> str:
+    def span(key):
+        values = [v[key] for v in parts.values() if v[key] is not None]
+        return f"{min(values):.1f}-{max(values):.1f}s" if values else "?"
+    return (f"--{event}: apply -> kubelet swaps ..data {span('refresh')}; swap -> agent logs 'members changed' "
+            f"{span('noticed')} (whole seconds); max(swap, new peers Ready) -> startscript {span('notify')}; "
+            f"total {span('total')}")
+
+
 def test_scale_up_then_down_notifies_running_members_without_restarts(clusters):
     d = clusters["spark-new"]
     old = {p["metadata"]["name"]: p["metadata"]["uid"] for p in d.pods()}
@@ -298,6 +332,7 @@ def test_scale_up_then_down_notifies_running_members_without_restarts(clusters):
     latest_ready = max(time.mktime(time.strptime(v, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone for v in ready_at.values())
     assert min(times.values()) >= latest_ready - 1, "--addnodes before the new members were Ready"
     up = [t - applied for t in times.values()]
+    parts_up = breakdown(d, sorted(old), "addnodes", applied, times, latest_ready)
     # down by 1
     d.role("worker")["members"] = 3
     applied_down = time.time()
@@ -306,6 +341,7 @@ def test_scale_up_then_down_notifies_running_members_without_restarts(clusters):
     stay = sorted(set(old) | {f"{d.name}-worker-2"})
     times_down = notified(d, stay, "delnodes", [gone], applied_down, 300)
     down = [t - applied_down for t in times_down.values()]
+    parts_down = breakdown(d, stay, "delnodes", applied_down, times_down)
     for p in d.pods():
         assert restarts(p) == 0
         if p["metadata"]["name"] in old:
@@ -316,3 +352,14 @@ def test_scale_up_then_down_notifies_running_members_without_restarts(clusters):
            f"{json.loads((d.repo.root / 'kdrender.yaml').read_text())['kdrender']['agent']['pollSeconds']}: "
            f"--addnodes {min(up):.0f}-{max(up):.0f}s (includes the new members' start and --configure), "
            f"--delnodes {min(down):.0f}-{max(down):.0f}s")
+    report(f"--addnodes: apply -> the last new member Ready {latest_ready - applied:.1f}s")
+    report(describe("addnodes", parts_up))
+    report(describe("delnodes", parts_down))
+    for event, parts in (("addnodes", parts_up), ("delnodes", parts_down)):
+        for p, v in sorted(parts.items()):
+            report(f"  --{event} {p}: " + ", ".join(f"{k} {x:.1f}s" for k, x in v.items() if x is not None))
+    # What the agent guarantees, from the members' own clocks (not the kubelet's refresh): the
+    # notification within AGENT_BOUND of the ..data swap (and of the new peers being Ready).
+    late = {f"--{e} {p}": round(v["notify"], 1) for e, parts in (("addnodes", parts_up), ("delnodes", parts_down))
+            for p, v in parts.items() if v["notify"] > AGENT_BOUND}
+    assert not late, f"notified later than {AGENT_BOUND}s after the mount's ..data swap: {late}"
