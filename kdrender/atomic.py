@@ -128,14 +128,14 @@ class _Lock:
 
 
 def _write(staging: str, items) -> None:
-    made = {staging}
+    made = staging  # the folder of the last file: a bundle's files come one after another
     first = True
     for rel, content in items:
         path = os.path.join(staging, rel)
         parent = os.path.dirname(path)
-        if parent not in made:
+        if parent != made:
             os.makedirs(parent, exist_ok=True)
-            made.add(parent)
+            made = parent
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         try:
             data = content.encode("utf-8") if isinstance(content, str) else content
@@ -155,10 +155,11 @@ def replace_tree(root: str, folder: str, items, on_wait=None, beside=None) -> No
     ``items`` may be a generator (the tree is written as it is produced).  Any exception (OSError,
     :class:`Interrupted`) leaves ``root/folder`` as it was and no staging folder behind.
     ``beside`` maps names of files next to the folder (``kdrender.record``) to functions that give
-    their content once the tree is written; each is staged as ``.<folder>.new-<name>-*`` and
-    renamed into place right after the swap, under the same lock with signals held.  A writer
-    killed between the two renames leaves the new tree and the old file: the record then no
-    longer matches golden/, and ``check`` renders those bundles again (kdrender/incremental.py).
+    their content (a text, or its parts in order) once the tree is written; each is staged as
+    ``.<folder>.new-<name>-*`` and renamed into place right after the swap, under the same lock
+    with signals held.  A writer killed between the two renames leaves the new tree and the old
+    file: the record then no longer matches golden/, and ``check`` renders those bundles again
+    (kdrender/incremental.py).
     """
     target = os.path.join(root, folder)
     main = threading.current_thread() is threading.main_thread()
@@ -184,7 +185,9 @@ def replace_tree(root: str, folder: str, items, on_wait=None, beside=None) -> No
                 fd, path = tempfile.mkstemp(prefix=f".{folder}.new-{name}-", dir=root)
                 staged_beside.append((path, os.path.join(root, name)))
                 with os.fdopen(fd, "wb") as fh:
-                    fh.write(content().encode("utf-8"))
+                    text = content()
+                    for chunk in [text] if isinstance(text, str) else text:  # text, or its parts in order
+                        fh.write(chunk.encode("utf-8"))
                 os.chmod(path, 0o644)
             _hook("staged")
             if main:

@@ -86,8 +86,10 @@ def compare_tree(clusters, root: str, folder: str = GOLDEN, label: str = GOLDEN,
         committed, bad = read_tree(root, f"{folder}/{cluster_dir}")
         refused += bad
         actual = {f"{cluster_dir}/{rel}": text for rel, text in committed.items()}
-        blocks.append((cluster_dir + "/", compare(dict(files), actual, label)))
-    skip = tuple(f"{folder}/{d}" for d in seen)
+        found = compare(dict(files), actual, label)
+        if found:  # an up-to-date bundle leaves nothing behind (memory does not grow with the repo)
+            blocks.append((cluster_dir + "/", found))
+    skip = {f"{folder}/{d}" for d in seen}  # a set: a tuple's ``in`` made the walk quadratic
     for start in ([folder] if walk_in is None else [f"{folder}/{d}" for d in walk_in if d not in seen]):
         rels, bad = walk(root, start, hidden=True, skip=skip)
         refused += [f"{rel}: {reason}" for rel, reason in bad]

@@ -36,6 +36,7 @@ def run(environ, cwd: str, out, err) -> int:
     if cache is None:
         return _render(environ, cwd, root, options, namespace, globs, out, err)
     out, err = _Tee(out, cache.MAX_OUTPUT, cache.abandon), _Tee(err, cache.MAX_OUTPUT, cache.abandon)
+    cache.on_abandon.append(lambda: (out.drop(), err.drop()))  # not stored: keep no copy
     with cache:  # records what the run reads
         code = _render(environ, cwd, root, options, namespace, globs, out, err)
     if code == 0 and out.parts is not None and err.parts is not None:
@@ -60,6 +61,9 @@ class _Tee:
                     self.over()
             else:
                 self.parts.append(text)
+
+    def drop(self) -> None:
+        self.parts = None
 
     def flush(self) -> None:
         self.stream.flush()

@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Mapping
 
 from hashlib import sha1, sha256
 from .load import CONFIG_FILE
@@ -290,15 +291,43 @@ class Line:
         return f"bundle {self.key} {self.inputs} {self.outputs} {quote(self.file)} {deps}"
 
 
+class Lines(Mapping):
+    """A parsed record's lines by key, each kept as its checked text (a third of a :class:`Line`'s
+    memory) and made a :class:`Line` when asked for."""
+
+    def __init__(self, rows: dict):
+        self._rows = rows  # key -> the line as committed (checked by :func:`parse`)
+
+    def __getitem__(self, key: str) -> Line:
+        _, key, inputs, outputs, file, deps = self._rows[key].split(" ")
+        return Line(key, inputs, outputs, _path(file), () if deps == "-" else tuple(_path(d) for d in deps.split(",")))
+
+    def __iter__(self):
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, key) -> bool:
+        return key in self._rows
+
+
 class Record:
-    def __init__(self, tool: str, shared: str, shared_files: tuple, lines: dict):
+    def __init__(self, tool: str, shared: str, shared_files: tuple, lines: Mapping):
         self.tool, self.shared, self.shared_files, self.lines = tool, shared, shared_files, lines
 
     def header(self) -> list:
         return [FORMAT, f"tool {self.tool}", " ".join(["shared", self.shared, *map(quote, self.shared_files)])]
 
+    def chunks(self):
+        """The record's text, a line at a time (the lines are made as they are written)."""
+        for line in self.header():
+            yield f"{line}\n"
+        for key in sorted(self.lines):
+            yield f"{self.lines[key].text()}\n"
+
     def text(self) -> str:
-        return "".join(f"{line}\n" for line in self.header() + [self.lines[k].text() for k in sorted(self.lines)])
+        return "".join(self.chunks())
 
 
 def parse(raw: bytes) -> Record:
@@ -326,7 +355,7 @@ def parse(raw: bytes) -> Record:
         shared_files = tuple(_path(p) for p in shared[2:])
     except ValueError as exc:
         raise RecordError(f"line 3: {exc}") from None
-    lines: dict = {}
+    lines: dict = {}  # key -> its row, checked (Lines makes a Line of it when asked)
     previous = ""
     for number, row in enumerate(rows[3:], 4):
         parts = row.split(" ")
@@ -338,12 +367,15 @@ def parse(raw: bytes) -> Record:
         if key <= previous:
             raise RecordError(f"line {number}: {key} is out of order or listed twice")
         try:
-            lines[key] = Line(key, inputs, outputs, _path(file),
-                              () if deps == "-" else tuple(_path(d) for d in deps.split(",")))
+            _path(file)
+            if deps != "-":
+                for dep in deps.split(","):
+                    _path(dep)
         except ValueError as exc:
             raise RecordError(f"line {number}: {exc}") from None
+        lines[key] = row
         previous = key
-    return Record(tool[1], shared[1], shared_files, lines)
+    return Record(tool[1], shared[1], shared_files, Lines(lines))
 
 
 def _path(text: str) -> str:
@@ -405,26 +437,47 @@ class Recorder:
     is then what ``build`` writes for it, and :meth:`record` the record of all that went by."""
 
     def __init__(self):
-        self.outputs: dict = {}  # "<namespace>/<name>" -> digest of its golden files
-        self.sources: dict = {}  # "<namespace>/<name>" -> (cluster file, other files read)
+        # "<namespace>/<name>" -> (digest of its golden files, 32 bytes; its cluster file; the other
+        # files it read): what its line needs, in a third of a line's memory
+        self.outputs: dict = {}
 
     def tap(self, clusters):
         """Yield each cluster's list of files, as ``stream.rendered`` does, noting its digest."""
         for files in clusters:
             if files:
                 key = files[0][0].rsplit("/", 1)[0]
-                self.outputs[key] = outputs_digest((p, blob_id(t.encode("utf-8"))) for p, t in files)
-                self.sources[key] = files.source
+                digest = outputs_digest((p, blob_id(t.encode("utf-8"))) for p, t in files)
+                self.outputs[key] = (bytes.fromhex(digest), *files.source)
             yield files
 
     def line(self, tree: Worktree, key: str) -> Line:
-        file, deps = self.sources[key]
-        return Line(key, inputs_digest(tree, file, deps) or "0" * 64, self.outputs[key], file, deps)
+        digest, file, deps = self.outputs[key]
+        return Line(key, inputs_digest(tree, file, deps) or "0" * 64, digest.hex(), file, deps)
 
     def record(self, root: str, model, tree: Worktree | None = None) -> Record:
+        """The record of all that went by; its lines are made when asked for (:meth:`Record.chunks`)."""
         tree = tree or Worktree(root, ("catalog", "clusters"))
         files = shared_files(root, model)
-        return Record(tool_digest(), shared_digest(tree, files), files, {key: self.line(tree, key) for key in self.outputs})
+        return Record(tool_digest(), shared_digest(tree, files), files, _Made(self, tree))
+
+
+class _Made(Mapping):
+    """The lines of a :class:`Recorder`'s bundles, each made when asked for."""
+
+    def __init__(self, recorder: Recorder, tree: Worktree):
+        self.recorder, self.tree = recorder, tree
+
+    def __getitem__(self, key: str) -> Line:
+        return self.recorder.line(self.tree, key)
+
+    def __iter__(self):
+        return iter(self.recorder.outputs)
+
+    def __len__(self) -> int:
+        return len(self.recorder.outputs)
+
+    def __contains__(self, key) -> bool:
+        return key in self.recorder.outputs
 
 
 # -- what check renders ------------------------------------------------------------------------
@@ -562,16 +615,16 @@ def record_messages(plan_: Plan, recorder: Recorder, keys: set | None = None) ->
     record = plan_.record
     if record is None:
         return []
-    expected = {key: recorder.line(plan_.tree, key).text() for key in recorder.outputs}
-    wanted = set(expected) if not plan_.full else set(expected) | set(record.lines)
+    rendered = recorder.outputs
+    wanted = set(rendered) if not plan_.full else set(rendered) | set(record.lines)
     if not plan_.full:  # every line the plan did not vouch for (its file changed, is gone, ...)
         wanted |= set(record.lines) - plan_.skipped
     if keys is not None:
         wanted &= keys
     out = []
-    for key in sorted(wanted):
+    for key in sorted(wanted):  # each line made when compared: memory does not grow with the repo
         have = record.lines[key].text() if key in record.lines else None
-        want = expected.get(key)
+        want = recorder.line(plan_.tree, key).text() if key in rendered else None
         if have == want:
             continue
         if want is None:
@@ -597,4 +650,4 @@ def with_record(root: str, model, clusters):
     once they have all gone by (``write_tree``'s ``beside``)."""
     recorder = Recorder()
     pairs = (pair for files in recorder.tap(clusters) for pair in files)
-    return pairs, {RECORD: lambda: recorder.record(root, model).text()}
+    return pairs, {RECORD: lambda: recorder.record(root, model).chunks()}

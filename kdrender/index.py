@@ -70,7 +70,10 @@ class Index:
         self.wanted: set = set()
         self.entries_problems = ([], [], [], [], [])  # load, extras, clusters, warnings, notices
         self.late: list = []
-        self.raw: dict = {}  # file number -> raw (selection only)
+        self.raw: dict = {}  # file number -> raw, of the files read besides the selected ones
+        self.chosen = 0  # with a selection: the selected files are files[:chosen]
+        self.chosen_apps: set = set()  # the apps of their clusters, as written
+        self.chosen_conns: set = set()  # the names of the clusters they connect to
         self.keys: dict = {}  # (namespace, name) -> place of the first cluster the repo rules see
         self.dups: list = []  # (key, place) of the others
         self.connections: list = []  # (place, namespace, name, names) of clusters with connections
@@ -78,7 +81,7 @@ class Index:
         self.valid_keys: list = []  # its (namespace, name)
         self.own_names: dict = {}  # ordinal -> name problems of the cluster alone
         self.fps = [array("q") for _ in range(BUCKETS)]
-        self.fp_of = [array("l") for _ in range(BUCKETS)]
+        self.fp_of = [array("i") for _ in range(BUCKETS)]  # the ordinal of each fingerprint's cluster
         self.kept: dict = {}  # place -> Cluster (small runs)
         self._loaded = (None, None)
 
@@ -123,11 +126,16 @@ class Index:
         warnings += entry.warnings
         notices += entry.notices
         self.late += entry.late
-        if entry.raw:
+        if entry.raw and entry.number < self.chosen:  # what _relevant needs of a selected file
+            pairs, conns = entry.raw
+            self.chosen_apps.update(app for _, app in pairs)
+            self.chosen_conns |= conns
+        elif entry.raw:
             self.raw[entry.number] = entry.raw
         base = entry.number << SHIFT
+        made = {}  # document index -> its key, one tuple for the key and the order
         for i, ns, name, conns in entry.ctxs:
-            key = (ns, name)
+            key = made[i] = (ns, name)
             first = self.keys.setdefault(key, base | i)
             if first != base | i:
                 self.dups.append((key, base | i))
@@ -136,7 +144,8 @@ class Index:
         for i, ns, name, own, fps, cluster in entry.clusters:
             ordinal = len(self.valid)
             self.valid.append(base | i)
-            self.valid_keys.append((ns, name))
+            key = made.get(i)
+            self.valid_keys.append(key if key == (ns, name) else (ns, name))
             if own:
                 self.own_names[ordinal] = own
             for fp in fps:
@@ -159,7 +168,7 @@ class Index:
         _STATE["index"] = self
         try:
             tasks = [(numbers[start:start + stream.CHUNK],) for start in range(0, len(numbers), stream.CHUNK)]
-            for entries in stream.in_order(_index_chunk, tasks, workers):
+            for entries in stream.in_order(_index_chunk, tasks, workers, stream.RECYCLE):
                 for entry in entries:
                     self.add(entry)
         finally:
@@ -329,10 +338,14 @@ def check_repo(root: str, cluster_files: list | None = None, namespace: str | No
         selected: list = []
     else:
         files = selected = sorted(set(cluster_files))
+    outcache = sys.modules.get("kdrender.outcache")
+    if outcache:  # generate: a run this large is not recorded (its index then uses every core)
+        outcache.files_to_read(len(files))
     index = Index(root, repo, base, files, keep=len(files) <= KEEP)
     index.selection = cluster_files is not None
+    index.chosen = len(selected)
     index.run(range(len(files)))
-    if index.selection and any(raw[1] for raw in index.raw.values()):  # as scope.add_connected: read the others too
+    if index.selection and index.chosen_conns:  # as scope.add_connected: read the others too
         others, problems = scan_files(root, "clusters")
         repo.problems.extend(problems)
         chosen = set(selected)
@@ -346,6 +359,7 @@ def check_repo(root: str, cluster_files: list | None = None, namespace: str | No
         base = check_base(repo, namespace, options, cache)
         index = Index(root, repo, base, files, keep=index.keep, late_known=True)
         index.selection = cluster_files is not None
+        index.chosen = len(selected)
         index.run(range(len(files)))
         index.late = late
     model, errors = index.finish()
@@ -361,19 +375,13 @@ def check_repo(root: str, cluster_files: list | None = None, namespace: str | No
 def _relevant(index: Index, repo: RepoFiles, selected: list) -> set:
     """``scope.relevant_files`` from the index: the selected files, the files of the clusters they
     connect to, the configs and the catalog files of the apps all of these use."""
-    chosen = set(selected)
-    wanted: set = set()
-    apps: set = set()
-    for number, (pairs, conns) in index.raw.items():
-        if index.files[number] in chosen:
-            wanted |= conns
-            apps |= {app for _, app in pairs}
-    files = set(chosen)
-    for number, (pairs, conns) in index.raw.items():
-        used = {app for name, app in pairs if name in wanted}
-        if index.files[number] not in chosen and any(name in wanted for name, _ in pairs):
+    wanted = index.chosen_conns
+    apps = set(index.chosen_apps)
+    files = set(selected)
+    for number, (pairs, conns) in index.raw.items():  # the files read besides the selected ones
+        if any(name in wanted for name, _ in pairs):
             files.add(index.files[number])
-            apps |= used
+            apps |= {app for name, app in pairs if name in wanted}
     files |= {doc.file for doc in repo.configs}
     files |= {doc.file for doc in repo.catalog if doc.name in apps}
     return files

@@ -39,6 +39,9 @@ from .digest import sha256  # the builtin SHA-256: no OpenSSL to load on the fas
 VOLATILE = ("ARGOCD_APP_REVISION", "ARGOCD_APP_REVISION_SHORT", "ARGOCD_APP_REVISION_SHORT_8",
             "ARGOCD_APP_SOURCE_TARGET_REVISION", "_", "PWD", "OLDPWD", "SHLVL")
 MAX_OUTPUT = 16 << 20  # larger outputs are not stored (bounded memory)
+# more cluster files than this in one run: nothing is recorded or stored (their output is about
+# MAX_OUTPUT or more, and recording would keep every file read and index them on one core)
+MAX_FILES = 512
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -114,6 +117,7 @@ def fingerprint(root: str, rel: str) -> str:
 
 
 _RECORDING = False  # an OutputCache records what this process reads
+_CURRENT = None  # the OutputCache that records
 
 
 def recording() -> bool:
@@ -121,8 +125,16 @@ def recording() -> bool:
     return _RECORDING
 
 
+def files_to_read(count: int) -> None:
+    """The run reads ``count`` cluster files (kdrender/index.py): past :data:`MAX_FILES` nothing
+    is recorded or kept for the cache."""
+    if _RECORDING and _CURRENT is not None and count > MAX_FILES:
+        _CURRENT.abandon()
+
+
 class OutputCache:
     MAX_OUTPUT = MAX_OUTPUT
+    MAX_FILES = MAX_FILES
 
     def __init__(self, folder: str, key: str, root: str):
         self.path = os.path.join(folder, key)
@@ -133,6 +145,7 @@ class OutputCache:
         self._busy = False
         self._fork_hook = False
         self.abandoned = False
+        self.on_abandon: list = []  # functions called when the output will not be stored
 
     @classmethod
     def open(cls, environ, root: str, cwd: str) -> "OutputCache | None":
@@ -199,8 +212,8 @@ class OutputCache:
                 return func(*args, **kwargs)
             return recorded
 
-        global _RECORDING
-        _RECORDING = True
+        global _RECORDING, _CURRENT
+        _RECORDING, _CURRENT = True, self
         targets = [(builtins, "open"), (io, "open"), (os, "open"), (os, "stat"), (os, "lstat"), (os, "readlink"),
                    (os, "scandir"), (os, "listdir")]
         self._saved = {(mod, name): getattr(mod, name) for mod, name in targets}
@@ -221,14 +234,16 @@ class OutputCache:
         for (mod, name), func in self._saved.items():
             setattr(mod, name, func)
         self._saved = {}
-        global _RECORDING
-        _RECORDING = False
+        global _RECORDING, _CURRENT
+        _RECORDING, _CURRENT = False, None
 
     def abandon(self) -> None:
         """The output will not be stored (too large): stop recording what the run reads."""
         self.abandoned = True
         self.stop_recording()
         self.touched = {}
+        for hook in self.on_abandon:
+            hook()
 
     def store(self, out: str, err: str) -> None:
         if self.abandoned or not self.touched:  # nothing seen: the recording did not work, nothing is proven

@@ -82,12 +82,12 @@ def _setting(name: str) -> str:
     return f" ({name})" if name else ""
 
 
-def walk(root: str, folder: str, hidden: bool = False, skip: tuple = ()) -> tuple[list[str], list[tuple[str, str]]]:
+def walk(root: str, folder: str, hidden: bool = False, skip=()) -> tuple[list[str], list[tuple[str, str]]]:
     """Repo-relative paths of the files below ``root/folder`` (sorted), and ``(path, reason)`` for
     every entry that cannot be walked: a folder that cannot be read, a symlink to a folder (not
     followed).  Symlinks to files are listed (the reader decides); so are FIFOs and devices, which
-    the reader refuses.  Names starting with "." are left out unless ``hidden``; ``skip`` lists
-    repo-relative folders not to enter."""
+    the reader refuses.  Names starting with "." are left out unless ``hidden``; ``skip`` holds
+    repo-relative folders not to enter (a set, for many)."""
     files: list[str] = []
     refused: list[tuple[str, str]] = []
     start = os.path.normpath(folder).replace(os.sep, "/")

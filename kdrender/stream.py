@@ -19,6 +19,9 @@ from .emit import cluster_files, json_lines
 
 CHUNK = 16  # clusters per task
 MIN_PARALLEL = 64  # fewer clusters than this are rendered in this process (a fork costs more)
+# tasks after which a worker is replaced by a fresh fork: what a worker touches of the parent's
+# pages becomes its own copy, and Python keeps what it freed, so a long-lived worker grows
+RECYCLE = 64
 
 _STATE: dict = {}
 
@@ -148,21 +151,29 @@ def _parallel(kind: str, count: int, workers: int):
     return in_order(_chunk, [(kind, start, start + CHUNK) for start in range(0, count, CHUNK)], workers)
 
 
-def in_order(func, tasks: list, workers: int):
+def in_order(func, tasks: list, workers: int, recycle: int | None = None):
     """``func(*task)`` of each task, computed by ``workers`` forked processes, yielded in order.
 
     ``func`` and the data it works on must be reachable from module state set before this call
     (the workers are forked).  At most ``2 * workers`` tasks are in flight: bounded memory
-    however many tasks there are."""
+    however many tasks there are.  ``recycle``: tasks after which a worker is replaced by a
+    fresh fork (see :data:`RECYCLE`; not for work whose caches a worker builds as it goes)."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
     window = 2 * workers
-    with ctx.Pool(workers, initializer=_worker_signals) as pool:
-        pending = []
-        for task in tasks:
-            pending.append(pool.apply_async(func, task))
-            if len(pending) >= window:
+    # what the workers inherit is frozen: their collector never touches (so never copies) it
+    thaw = gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        with ctx.Pool(workers, initializer=_worker_signals, maxtasksperchild=recycle) as pool:
+            pending = []
+            for task in tasks:
+                pending.append(pool.apply_async(func, task))
+                if len(pending) >= window:
+                    yield pending.pop(0).get()
+            while pending:
                 yield pending.pop(0).get()
-        while pending:
-            yield pending.pop(0).get()
+    finally:
+        if thaw:
+            gc.unfreeze()

@@ -156,6 +156,44 @@ def test_generate_stops_recording_when_the_output_is_too_large_to_store(repo, tm
                                           for o in objects])
 
 
+def test_generate_of_many_cluster_files_records_nothing(repo, tmp_path, monkeypatch):
+    """Past MAX_FILES cluster files a run is not recorded for the output cache: no copy of its
+    output is kept, its index pass is not recorded (so it may use workers), and the stream is the same."""
+    from kdrender import generate, index, outcache
+
+    monkeypatch.setattr(outcache, "MAX_FILES", COUNT - 1)
+    recording_while_indexed = []
+    real_run = index.Index.run
+    monkeypatch.setattr(index.Index, "run", lambda self, numbers: (
+        recording_while_indexed.append(outcache.recording()), real_run(self, numbers))[1])
+    env = {"KDRENDER_CACHE_DIR": str(tmp_path / "cache"), "ARGOCD_APP_NAMESPACE": "a"}
+    out, err = io.StringIO(), io.StringIO()
+    assert generate.run(env, str(repo), out, err) == 0, err.getvalue()
+    assert recording_while_indexed == [False]  # so a large index pass may use workers
+    assert not list((tmp_path / "cache" / "output").iterdir())
+    assert not outcache.recording()
+    expected = json_stream([o for _, _, objects in render_model(load_model(str(repo))) for o in objects])
+    assert out.getvalue() == expected
+    # one file fewer than the limit: recorded and stored, as before
+    monkeypatch.setattr(outcache, "MAX_FILES", COUNT)
+    out = io.StringIO()
+    assert generate.run(env, str(repo), out, io.StringIO()) == 0
+    assert out.getvalue() == expected and len(list((tmp_path / "cache" / "output").iterdir())) == 1
+
+
+def _square(n: int) -> tuple:
+    import os
+
+    return n * n, os.getpid()
+
+
+def test_recycled_workers_keep_the_order():
+    """Workers replaced by fresh forks every task (``recycle``) still give every result in order."""
+    got = list(stream.in_order(_square, [(n,) for n in range(40)], 2, recycle=1))
+    assert [r for r, _ in got] == [n * n for n in range(40)]
+    assert len({pid for _, pid in got}) > 2  # new workers did the later tasks
+
+
 @pytest.mark.parametrize("target", ["buffer", "file", "pipe", "cache"])
 def test_parallel_generate_sends_the_workers_chunk_files(repo, tmp_path, monkeypatch, target):
     """With workers, each chunk's stream is written to a file in a private temporary folder and sent
