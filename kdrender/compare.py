@@ -71,13 +71,14 @@ def compare_tree(clusters, root: str, folder: str = GOLDEN, label: str = GOLDEN,
     """
     from .safefs import walk
 
-    blocks, seen, refused = [], set(), []
+    blocks, refused = [], []
+    skip = set()  # the rendered bundles' folders (repo-relative): the walk for extra files skips them
     odd_root = _not_a_folder(root, folder)
     for files in clusters:
         if not files:
             continue
         cluster_dir = files[0][0].rsplit("/", 1)[0]
-        seen.add(cluster_dir)
+        skip.add(f"{folder}/{cluster_dir}")
         odd = odd_root or _not_a_folder(root, f"{folder}/{cluster_dir}")
         if odd:  # never read through a symlink (it could point anywhere): everything is missing
             blocks.append((cluster_dir + "/", compare(dict(files), {}, label)))
@@ -89,8 +90,8 @@ def compare_tree(clusters, root: str, folder: str = GOLDEN, label: str = GOLDEN,
         found = compare(dict(files), actual, label)
         if found:  # an up-to-date bundle leaves nothing behind (memory does not grow with the repo)
             blocks.append((cluster_dir + "/", found))
-    skip = {f"{folder}/{d}" for d in seen}  # a set: a tuple's ``in`` made the walk quadratic
-    for start in ([folder] if walk_in is None else [f"{folder}/{d}" for d in walk_in if d not in seen]):
+    starts = [folder] if walk_in is None else [f"{folder}/{d}" for d in walk_in]
+    for start in (start for start in starts if start not in skip):
         rels, bad = walk(root, start, hidden=True, skip=skip)
         refused += [f"{rel}: {reason}" for rel, reason in bad]
         for rel in rels:

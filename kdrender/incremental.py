@@ -114,8 +114,6 @@ class Worktree:
     def __init__(self, root: str, folders=("catalog", "clusters", GOLDEN, RECORD)):
         self.root = root
         self.index: dict = {}  # path -> blob id, for files the index shows unchanged
-        self.listed: set = set()  # every file of ``folders`` but golden/ Git knows of or sees (tracked or not)
-        self.tracked: set = set()
         self.untracked: set = set()
         self.dirty: set = set()  # tracked files whose content may differ from the index
         self.since_head: set = set()  # files that differ from HEAD (staged, changed, new)
@@ -126,7 +124,7 @@ class Worktree:
             self._read_git(folders)
             self.git = True
         except _NoGit:
-            self.index, self.listed = {}, set()
+            self.index = {}
 
     def _run(self, *args: str) -> bytes:
         from .review.revision import GitError, _git
@@ -154,10 +152,8 @@ class Worktree:
         listed = [p for p in paths if p != GOLDEN]  # golden/ is read as a stream: golden_bundles
         for entry in _split(self._run("ls-files", "-s", "-v", "-z", "--", *listed)):
             path, blob = self._entry(entry)
-            self.tracked.add(path)
             if blob is not None:
                 self.index[path] = blob
-        self.listed = self.tracked | self.untracked
 
     def _entry(self, entry: str) -> tuple:
         """A line of ``git ls-files -s -v``: the path, and its blob id when the index vouches for the
@@ -440,6 +436,7 @@ class Recorder:
         # "<namespace>/<name>" -> (digest of its golden files, 32 bytes; its cluster file; the other
         # files it read): what its line needs, in a third of a line's memory
         self.outputs: dict = {}
+        self._deps: dict = {}
 
     def tap(self, clusters):
         """Yield each cluster's list of files, as ``stream.rendered`` does, noting its digest."""
@@ -447,7 +444,9 @@ class Recorder:
             if files:
                 key = files[0][0].rsplit("/", 1)[0]
                 digest = outputs_digest((p, blob_id(t.encode("utf-8"))) for p, t in files)
-                self.outputs[key] = (bytes.fromhex(digest), *files.source)
+                file, deps = files.source
+                deps = self._deps.setdefault(deps, deps)  # bundles of one app share one tuple
+                self.outputs[key] = (bytes.fromhex(digest), file, deps)
             yield files
 
     def line(self, tree: Worktree, key: str) -> Line:

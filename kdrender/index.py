@@ -8,7 +8,7 @@ never hold the whole repo:
 2. The *index pass* reads each cluster file and checks it (``validate.check_file``: schema,
    cluster rules, defaults), resolves its clusters and works out the names of their objects.  It
    keeps only what the cross-cluster rules need: each cluster's namespace, name and place (file,
-   document), its connections, a 64-bit fingerprint of each object name, and the file's
+   document), its connections, a 32-bit fingerprint of each object name, and the file's
    problems; then the file is dropped.  Forked workers index chunks of files.
 3. The *cross-cluster rules* run over the index: two clusters of one name, connections to
    missing clusters (the repo rules, ``validate.repo_problems``), object names that two clusters
@@ -38,6 +38,7 @@ from .record import record
 
 KEEP = 256  # cluster files up to which the index keeps the clusters themselves
 SHIFT = 24  # a document's place: file number << SHIFT | its index in the file (< 2**24: limits.nodes)
+FP_MASK = 0xFFFFFFFF
 BUCKETS = 64  # fingerprints are kept in this many arrays (finding the shared ones needs one at a time)
 CATALOG_KINDS = ("KubeDirectorApp", "KubeDirectorConfig")
 
@@ -80,7 +81,8 @@ class Index:
         self.valid = array("q")  # place of each cluster of the model, in the order indexed
         self.valid_keys: list = []  # its (namespace, name)
         self.own_names: dict = {}  # ordinal -> name problems of the cluster alone
-        self.fps = [array("q") for _ in range(BUCKETS)]
+        # 32 bits: a fingerprint two names share by chance only makes those clusters be read again
+        self.fps = [array("I") for _ in range(BUCKETS)]
         self.fp_of = [array("i") for _ in range(BUCKETS)]  # the ordinal of each fingerprint's cluster
         self.kept: dict = {}  # place -> Cluster (small runs)
         self._loaded = (None, None)
@@ -106,8 +108,8 @@ class Index:
         for i, cluster in check.clusters:
             rc = resolve_one(cluster, config)
             ns = cluster.namespace
-            fps = array("q", [hash((ns, kind, name)) for kind, name, _ in object_names(rc)])
-            fps.extend(hash((ns, d.data["kind"], d.data["metadata"]["name"])) for d in cluster.extras)
+            fps = array("I", [hash((ns, kind, name)) & FP_MASK for kind, name, _ in object_names(rc)])
+            fps.extend(hash((ns, d.data["kind"], d.data["metadata"]["name"])) & FP_MASK for d in cluster.extras)
             clusters.append((i, sys.intern(ns), cluster.name, name_problems([rc]), fps, cluster if self.keep else None))
         raw = ()
         if self.selection:
