@@ -52,7 +52,9 @@ def test_new_version_is_seen_within_a_second_not_at_the_poll(tmp_path, shell):
     finally:
         assert pod.stop(proc) == 0
     log = (pod.fake / "agent.log").read_text()
-    assert log.count("new version of a mounted ConfigMap or Secret") == 2
+    # the second version, at least, came through the one-second check (the first may land before
+    # the watch loop's first pass notes the versions, and that pass then reads it)
+    assert log.count("new version of a mounted ConfigMap or Secret") in (1, 2)
     assert pod.startscript_calls() == expected
 
 
