@@ -295,8 +295,7 @@ class Lines(Mapping):
         self._rows = rows  # key -> the line as committed (checked by :func:`parse`)
 
     def __getitem__(self, key: str) -> Line:
-        _, key, inputs, outputs, file, deps = self._rows[key].split(" ")
-        return Line(key, inputs, outputs, _path(file), () if deps == "-" else tuple(_path(d) for d in deps.split(",")))
+        return _line(self._rows[key])
 
     def __iter__(self):
         return iter(self._rows)
@@ -363,15 +362,19 @@ def parse(raw: bytes) -> Record:
         if key <= previous:
             raise RecordError(f"line {number}: {key} is out of order or listed twice")
         try:
-            _path(file)
-            if deps != "-":
-                for dep in deps.split(","):
-                    _path(dep)
+            _line(row)
         except ValueError as exc:
             raise RecordError(f"line {number}: {exc}") from None
         lines[key] = row
         previous = key
     return Record(tool[1], shared[1], shared_files, Lines(lines))
+
+
+def _line(row: str) -> Line:
+    """A record row (six fields, as :func:`parse` checks them) as a :class:`Line`; ValueError for a
+    path that is not repo-relative."""
+    _, key, inputs, outputs, file, deps = row.split(" ")
+    return Line(key, inputs, outputs, _path(file), () if deps == "-" else tuple(_path(d) for d in deps.split(",")))
 
 
 def _path(text: str) -> str:

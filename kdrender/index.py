@@ -320,9 +320,14 @@ def _classify(docs: list) -> tuple[list, list, list]:
     return kdocs, extras, late
 
 
+def _outcache():
+    """generate's output cache module, when this process has loaded it (only generate imports it)."""
+    return sys.modules.get("kdrender.outcache")
+
+
 def _recording() -> bool:
     """Whether generate's output cache records what this process reads (workers would not be seen)."""
-    outcache = sys.modules.get("kdrender.outcache")
+    outcache = _outcache()
     return bool(outcache and outcache.recording())
 
 
@@ -340,9 +345,8 @@ def check_repo(root: str, cluster_files: list | None = None, namespace: str | No
         selected: list = []
     else:
         files = selected = sorted(set(cluster_files))
-    outcache = sys.modules.get("kdrender.outcache")
-    if outcache:  # generate: a run this large is not recorded (its index then uses every core)
-        outcache.files_to_read(len(files))
+    if _outcache():  # past a number of files it stops recording (the index may then use workers)
+        _outcache().files_to_read(len(files))
     index = Index(root, repo, base, files, keep=len(files) <= KEEP)
     index.selection = cluster_files is not None
     index.chosen = len(selected)

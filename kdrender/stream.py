@@ -109,15 +109,10 @@ def rendered(model, kind: str, workers: int | None = None, folder=None):
     workers = jobs() if workers is None else workers
     _STATE.update(model=model, folder=None)
     problems: list = []
-    frozen = False
     try:
         if workers < 2 or count < MIN_PARALLEL or not _can_fork():
             chunks = (_chunk(kind, start, start + CHUNK) for start in range(0, count, CHUNK))
-        else:
-            # the model lives until the end: the collector need not scan it again and again, and
-            # the workers then share its pages instead of copying them when the collector runs
-            gc.freeze()
-            frozen = True
+        else:  # the model is frozen while the workers run (in_order)
             _STATE["folder"] = folder() if folder is not None and kind == "json" else None  # before the fork
             chunks = _parallel(kind, count, workers)
         for chunk in chunks:
@@ -127,8 +122,6 @@ def rendered(model, kind: str, workers: int | None = None, folder=None):
                     yield emitted
     finally:
         _STATE.clear()
-        if frozen:
-            gc.unfreeze()
     if problems:
         raise UserError(sorted(problems), model)
 
@@ -162,7 +155,9 @@ def in_order(func, tasks: list, workers: int, recycle: int | None = None):
 
     ctx = multiprocessing.get_context("fork")
     window = 2 * workers
-    # what the workers inherit is frozen: their collector never touches (so never copies) it
+    # what the workers inherit (the model, the index) lives until the end: frozen, the parent's
+    # collector need not scan it again and again, and the workers' collector never touches (so
+    # never copies) its pages
     thaw = gc.get_freeze_count() == 0
     gc.freeze()
     try:
