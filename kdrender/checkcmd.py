@@ -9,15 +9,25 @@ Either way the record lines of what was rendered must be what ``build`` writes.
 from __future__ import annotations
 
 from .compare import compare_tree
-from .incremental import GOLDEN, Recorder, full_plan, load_subset, plan, record_messages
+from .incremental import GOLDEN, Plan, Recorder, full_plan, load_subset, plan, record_messages
 from .problems import UserError
 from .shard import in_shard
 
 
-def identities(model) -> list:
-    """``(namespace, name, file)`` of the model's clusters (a streaming model reads none of them)."""
-    known = getattr(model.clusters, "identities", None)
-    return known() if known else [(c.namespace, c.name, c.file) for c in model.clusters]
+class Folders:
+    """The golden folders (``golden/<namespace>/<name>``) of the model's clusters, for the walk for
+    extra files; a streaming model answers from its index, so nothing here grows with the repo."""
+
+    def __init__(self, model):
+        known = getattr(model.clusters, "file_of_key", None)
+        if known is None:  # a model in memory (an incremental check's subset): small
+            files = {(c.namespace, c.name): c.file for c in model.clusters}
+            known = lambda namespace, name: files.get((namespace, name))  # noqa: E731
+        self.file_of_key = known
+
+    def __contains__(self, folder: str) -> bool:
+        parts = folder.split("/")
+        return len(parts) == 3 and parts[0] == GOLDEN and self.file_of_key(parts[1], parts[2]) is not None
 
 
 class Result:
@@ -31,7 +41,7 @@ def run_check(root: str, full: bool = False, base: str | None = None, shard=None
     (the CLI's, which prints notices)."""
     from .stream import rendered
 
-    the_plan = full_plan(root) if full else plan(root, base)
+    the_plan = Plan() if full else plan(root, base)
     notes = [the_plan.note] if the_plan.note else []
     model = None
     if not the_plan.full:
@@ -45,23 +55,29 @@ def run_check(root: str, full: bool = False, base: str | None = None, shard=None
                 raise UserError(errors, model)
     if the_plan.full:
         model = load(root)
-    keys = {f"{namespace}/{name}": file for namespace, name, file in identities(model)}
+    folders = Folders(model)
     if shard is not None:
-        model.selected = {file for file in keys.values() if in_shard(shard, file)}
-    folders = set(keys)
+        model.selected = lambda file: in_shard(shard, file)
 
-    def keep(rel: str) -> bool:  # an extra file: not of a loaded cluster (another shard), in this shard
-        folder = "/".join(rel.split("/")[:2])
-        return folder not in folders and in_shard(shard, f"{GOLDEN}/{folder}")
+    def in_scope(key: str, line) -> bool:  # a bundle of this shard: by its cluster file (or its record line's)
+        namespace, _, name = key.partition("/")
+        file = folders.file_of_key(namespace, name) or (line.file if line is not None else None)
+        return file is not None and in_shard(shard, file)
 
-    recorder = Recorder()
-    messages, refused = compare_tree(recorder.tap(rendered(model, "files")), root,
-                                     walk_in=None if the_plan.full else the_plan.candidates, keep=keep)
-    record_keys = None
-    if shard is not None:
-        record_keys = {k for k, f in keys.items() if in_shard(shard, f)}
-        if the_plan.record is not None:
-            record_keys |= {k for k, line in the_plan.record.lines.items()
-                            if k not in keys and in_shard(shard, line.file)}
-    messages += record_messages(the_plan, recorder, record_keys)
-    return Result(messages, refused, notes, model, len(recorder.outputs))
+    def keep(rel: str) -> bool:  # an extra file of no loaded cluster's folder: the shard of its folder
+        return in_shard(shard, f"{GOLDEN}/{'/'.join(rel.split('/')[:2])}")
+
+    walk_in = None if the_plan.full else the_plan.candidates
+    if the_plan.full:  # every bundle is rendered: the record is read once they went by, not held meanwhile
+        the_plan = None
+    with Recorder() as recorder:
+        # the walk for extra files skips the folders of every loaded cluster: those of this shard
+        # were compared, the others are another shard's; other folders go by the shard of their path
+        messages, refused = compare_tree(recorder.tap(rendered(model, "files")), root, walk_in=walk_in,
+                                         keep=None if shard is None else keep, loaded=folders)
+        if the_plan is None:
+            the_plan = full_plan(root)
+            if full and the_plan.note:  # otherwise the plan said it already
+                notes.insert(0, the_plan.note)
+        messages += record_messages(the_plan, recorder, None if shard is None else in_scope)
+        return Result(messages, refused, notes, model, len(recorder))

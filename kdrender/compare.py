@@ -58,7 +58,7 @@ def compare(expected: dict, actual: dict, label: str = GOLDEN) -> list[str]:
 
 
 def compare_tree(clusters, root: str, folder: str = GOLDEN, label: str = GOLDEN, walk_in=None,
-                 keep=None) -> tuple[list[str], list[str]]:
+                 keep=None, loaded=None) -> tuple[list[str], list[str]]:
     """:func:`compare` for a whole tree, one cluster at a time (bounded memory), and the entries
     that were not read (see :func:`read_tree`).
 
@@ -67,18 +67,22 @@ def compare_tree(clusters, root: str, folder: str = GOLDEN, label: str = GOLDEN,
     as extra (listed, never opened).  Messages come in path order, as from :func:`compare`.
     ``walk_in`` (folder-relative folders) limits the search for extra files to them, and ``keep``
     (a function of a folder-relative path) chooses which extra files are reported: an incremental
-    or sharded check (kdrender/checkcmd.py).
+    or sharded check (kdrender/checkcmd.py).  ``loaded`` (a container of repo-relative folders,
+    ``golden/<namespace>/<name>``) holds at least every rendered folder: the walk skips them all
+    (default: the rendered folders, noted as they go by).
     """
     from .safefs import walk
 
     blocks, refused = [], []
-    skip = set()  # the rendered bundles' folders (repo-relative): the walk for extra files skips them
+    noted = loaded is None
+    skip = set() if noted else loaded  # the rendered bundles' folders (repo-relative): the walk skips them
     odd_root = _not_a_folder(root, folder)
     for files in clusters:
         if not files:
             continue
         cluster_dir = files[0][0].rsplit("/", 1)[0]
-        skip.add(f"{folder}/{cluster_dir}")
+        if noted:
+            skip.add(f"{folder}/{cluster_dir}")
         odd = odd_root or _not_a_folder(root, f"{folder}/{cluster_dir}")
         if odd:  # never read through a symlink (it could point anywhere): everything is missing
             blocks.append((cluster_dir + "/", compare(dict(files), {}, label)))

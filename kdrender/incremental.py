@@ -35,6 +35,8 @@ from __future__ import annotations
 import os
 import re
 import stat
+from array import array
+from bisect import bisect_left
 from collections.abc import Mapping
 
 from hashlib import sha1, sha256
@@ -288,23 +290,49 @@ class Line:
 
 
 class Lines(Mapping):
-    """A parsed record's lines by key, each kept as its checked text (a third of a :class:`Line`'s
-    memory) and made a :class:`Line` when asked for."""
+    """A parsed record's lines by key, in key order: the record's text and where each line starts
+    (a few bytes a line besides its text; nothing else grows with the repo), each made a
+    :class:`Line` when asked for."""
 
-    def __init__(self, rows: dict):
-        self._rows = rows  # key -> the line as committed (checked by :func:`parse`)
+    def __init__(self, text: str, starts: array):
+        self._text, self._starts = text, starts  # the text checked by :func:`parse`; its rows' offsets
+
+    def _row(self, i: int) -> str:
+        start = self._starts[i]
+        return self._text[start:self._text.index("\n", start)]
+
+    def _key(self, i: int) -> str:
+        start = self._starts[i] + len("bundle ")
+        return self._text[start:self._text.index(" ", start)]
+
+    def _find(self, key: str) -> int:
+        i = bisect_left(range(len(self._starts)), key, key=self._key)
+        return i if i < len(self._starts) and self._key(i) == key else -1
 
     def __getitem__(self, key: str) -> Line:
-        return _line(self._rows[key])
+        i = self._find(key)
+        if i < 0:
+            raise KeyError(key)
+        return _line(self._row(i))
 
     def __iter__(self):
-        return iter(self._rows)
+        return (self._key(i) for i in range(len(self._starts)))
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._starts)
 
     def __contains__(self, key) -> bool:
-        return key in self._rows
+        return isinstance(key, str) and self._find(key) >= 0
+
+    def items(self):
+        """``(key, Line)`` of each line, in key order (read in turn, not looked up)."""
+        return ((line.key, line) for line in self.in_order())
+
+    def values(self):
+        return self.in_order()
+
+    def in_order(self):
+        return (_line(self._row(i)) for i in range(len(self._starts)))
 
 
 class Record:
@@ -318,8 +346,8 @@ class Record:
         """The record's text, a line at a time (the lines are made as they are written)."""
         for line in self.header():
             yield f"{line}\n"
-        for key in sorted(self.lines):
-            yield f"{self.lines[key].text()}\n"
+        for line in self.lines.in_order():
+            yield f"{line.text()}\n"
 
     def text(self) -> str:
         return "".join(self.chunks())
@@ -335,24 +363,30 @@ def parse(raw: bytes) -> Record:
         raise RecordError("is not UTF-8 text") from None
     if not text.endswith("\n"):
         raise RecordError("does not end with a new line (cut short?)")
-    rows = text[:-1].split("\n")
-    if rows[0] != FORMAT:
+    header, at = [], 0  # the three header rows; then the bundles' rows from ``at``
+    while len(header) < 3 and at < len(text):
+        end = text.index("\n", at)
+        header.append(text[at:end])
+        at = end + 1
+    if header[0] != FORMAT:
         raise RecordError(f"line 1: expected {FORMAT!r}")
-    if len(rows) < 3:
+    if len(header) < 3:
         raise RecordError("has no header")
-    tool = rows[1].split(" ")
+    tool = header[1].split(" ")
     if len(tool) != 2 or tool[0] != "tool" or not _HEX.match(tool[1]):
         raise RecordError("line 2: expected 'tool <64 hex digits>'")
-    shared = rows[2].split(" ")
+    shared = header[2].split(" ")
     if len(shared) < 2 or shared[0] != "shared" or not _HEX.match(shared[1]):
         raise RecordError("line 3: expected 'shared <64 hex digits> <files>'")
     try:
         shared_files = tuple(_path(p) for p in shared[2:])
     except ValueError as exc:
         raise RecordError(f"line 3: {exc}") from None
-    lines: dict = {}  # key -> its row, checked (Lines makes a Line of it when asked)
-    previous = ""
-    for number, row in enumerate(rows[3:], 4):
+    starts = array("I")  # where each bundle's row starts (Lines makes a Line of it when asked)
+    previous, number = "", 3
+    while at < len(text):
+        end = text.index("\n", at)
+        row, number = text[at:end], number + 1
         parts = row.split(" ")
         if len(parts) != 6 or parts[0] != "bundle":
             raise RecordError(f"line {number}: expected 'bundle <namespace>/<name> <inputs> <outputs> <file> <files>'")
@@ -365,9 +399,9 @@ def parse(raw: bytes) -> Record:
             _line(row)
         except ValueError as exc:
             raise RecordError(f"line {number}: {exc}") from None
-        lines[key] = row
-        previous = key
-    return Record(tool[1], shared[1], shared_files, Lines(lines))
+        starts.append(at)
+        previous, at = key, end + 1
+    return Record(tool[1], shared[1], shared_files, Lines(text, starts))
 
 
 def _line(row: str) -> Line:
@@ -432,14 +466,19 @@ def shared_digest(tree: Worktree, files) -> str:
 
 class Recorder:
     """Passes the bundles of ``stream.rendered(model, "files")`` on and notes each one's output
-    digest and source (its cluster file and the other files it read, ``stream.Bundle``); :meth:`line`
-    is then what ``build`` writes for it, and :meth:`record` the record of all that went by."""
+    digest and source (its cluster file and the other files it read, ``stream.Bundle``) in a
+    temporary file, so memory does not grow with the repo; :meth:`lines` then makes what ``build``
+    writes for them, in key order, and :meth:`record` the record of all that went by."""
 
     def __init__(self):
-        # "<namespace>/<name>" -> (digest of its golden files, 32 bytes; its cluster file; the other
-        # files it read): what its line needs, in a third of a line's memory
-        self.outputs: dict = {}
-        self._deps: dict = {}
+        self._spool = None  # the noted rows ("<key> <digest> <file> <files>"), made at the first bundle
+        self._size = 0
+        self._groups: dict = {}  # namespace -> [first byte, end, last name] of its rows
+        self._in_order = True  # each namespace's rows together and by name (the model's order)
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
 
     def tap(self, clusters):
         """Yield each cluster's list of files, as ``stream.rendered`` does, noting its digest."""
@@ -447,39 +486,79 @@ class Recorder:
             if files:
                 key = files[0][0].rsplit("/", 1)[0]
                 digest = outputs_digest((p, blob_id(t.encode("utf-8"))) for p, t in files)
-                file, deps = files.source
-                deps = self._deps.setdefault(deps, deps)  # bundles of one app share one tuple
-                self.outputs[key] = (bytes.fromhex(digest), file, deps)
+                self._note(key, digest, *files.source)
             yield files
 
-    def line(self, tree: Worktree, key: str) -> Line:
-        digest, file, deps = self.outputs[key]
-        return Line(key, inputs_digest(tree, file, deps) or "0" * 64, digest.hex(), file, deps)
+    def _note(self, key: str, digest: str, file: str, deps: tuple) -> None:
+        import tempfile
+
+        if self._spool is None:
+            self._spool = tempfile.TemporaryFile()
+        row = f"{key} {digest} {quote(file)} {','.join(quote(d) for d in deps) or '-'}\n".encode("utf-8")
+        self._spool.write(row)
+        namespace, name = key.split("/", 1)
+        group = self._groups.get(namespace)
+        if group is None:
+            self._groups[namespace] = [self._size, self._size + len(row), name]
+        else:
+            self._in_order = self._in_order and group[1] == self._size and name > group[2]
+            group[1:] = [self._size + len(row), name]
+        self._size += len(row)
+        self._count += 1
+
+    def _rows(self):
+        """The noted rows in key order: each namespace's rows as they were written (keys of one
+        namespace share the prefix ``<namespace>/``, so namespaces go by that prefix)."""
+        if self._spool is None:
+            return
+        spool = self._spool
+        spool.flush()
+        if not self._in_order:  # not in the model's order: sorted here (a row starts with its key)
+            spool.seek(0)
+            yield from sorted(spool.read().decode("utf-8").splitlines())
+            return
+        for namespace in sorted(self._groups, key=lambda ns: f"{ns}/"):
+            start, end, _ = self._groups[namespace]
+            spool.seek(start)
+            while start < end:
+                row = spool.readline()
+                start += len(row)
+                yield row.decode("utf-8")[:-1]
+
+    def lines(self, tree: Worktree):
+        """The :class:`Line` of each noted bundle, in key order, as ``build`` writes it."""
+        for row in self._rows():
+            key, digest, file, deps = row.split(" ")
+            file = unquote(file) if "%" in file else file
+            deps = () if deps == "-" else tuple(unquote(d) if "%" in d else d for d in deps.split(","))
+            yield Line(key, inputs_digest(tree, file, deps) or "0" * 64, digest, file, deps)
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def record(self, root: str, model, tree: Worktree | None = None) -> Record:
-        """The record of all that went by; its lines are made when asked for (:meth:`Record.chunks`)."""
+        """The record of all that went by; its lines are made when it is written (:meth:`Record.chunks`)."""
         tree = tree or Worktree(root, ("catalog", "clusters"))
         files = shared_files(root, model)
         return Record(tool_digest(), shared_digest(tree, files), files, _Made(self, tree))
 
 
-class _Made(Mapping):
-    """The lines of a :class:`Recorder`'s bundles, each made when asked for."""
+class _Made:
+    """The lines of a :class:`Recorder`'s bundles, made in key order as they are written."""
 
     def __init__(self, recorder: Recorder, tree: Worktree):
         self.recorder, self.tree = recorder, tree
 
-    def __getitem__(self, key: str) -> Line:
-        return self.recorder.line(self.tree, key)
-
-    def __iter__(self):
-        return iter(self.recorder.outputs)
-
-    def __len__(self) -> int:
-        return len(self.recorder.outputs)
-
-    def __contains__(self, key) -> bool:
-        return key in self.recorder.outputs
+    def in_order(self):
+        return self.recorder.lines(self.tree)
 
 
 # -- what check renders ------------------------------------------------------------------------
@@ -611,22 +690,21 @@ def load_subset(root: str, plan_: Plan, cache=None):
     return model, problems
 
 
-def record_messages(plan_: Plan, recorder: Recorder, keys: set | None = None) -> list:
+def record_messages(plan_: Plan, recorder: Recorder, in_scope=None) -> list:
     """Messages for record lines that are not what build writes, for the rendered bundles (and
-    in a full check for the whole record).  ``keys`` limits them (a shard)."""
+    in a full check for the whole record).  ``in_scope(key, recorded line or None)`` limits them
+    (a shard).  Both sides go by in key order, each line made when compared: memory does not
+    grow with the repo."""
     record = plan_.record
     if record is None:
         return []
-    rendered = recorder.outputs
-    wanted = set(rendered) if not plan_.full else set(rendered) | set(record.lines)
-    if not plan_.full:  # every line the plan did not vouch for (its file changed, is gone, ...)
-        wanted |= set(record.lines) - plan_.skipped
-    if keys is not None:
-        wanted &= keys
     out = []
-    for key in sorted(wanted):  # each line made when compared: memory does not grow with the repo
-        have = record.lines[key].text() if key in record.lines else None
-        want = recorder.line(plan_.tree, key).text() if key in rendered else None
+    for key, have, want in _merged(record.lines.in_order(), recorder.lines(plan_.tree)):
+        if want is None and not plan_.full and key in plan_.skipped:
+            continue  # a line the plan vouched for
+        if in_scope is not None and not in_scope(key, have):
+            continue
+        have, want = (None if x is None else x.text() for x in (have, want))
         if have == want:
             continue
         if want is None:
@@ -636,6 +714,21 @@ def record_messages(plan_: Plan, recorder: Recorder, keys: set | None = None) ->
         else:
             out.append(f"record: {RECORD}: the line of {key} is not what build writes")
     return out
+
+
+def _merged(ours, theirs):
+    """``(key, line of ours or None, line of theirs or None)`` of two streams of lines in key order."""
+    a, b = next(ours, None), next(theirs, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a.key < b.key):
+            yield a.key, a, None
+            a = next(ours, None)
+        elif a is None or b.key < a.key:
+            yield b.key, None, b
+            b = next(theirs, None)
+        else:
+            yield a.key, a, b
+            a, b = next(ours, None), next(theirs, None)
 
 
 def full_plan(root: str) -> Plan:
@@ -652,4 +745,9 @@ def with_record(root: str, model, clusters):
     once they have all gone by (``write_tree``'s ``beside``)."""
     recorder = Recorder()
     pairs = (pair for files in recorder.tap(clusters) for pair in files)
-    return pairs, {RECORD: lambda: recorder.record(root, model).chunks()}
+
+    def record():
+        with recorder:
+            yield from recorder.record(root, model).chunks()
+
+    return pairs, {RECORD: record}

@@ -283,11 +283,10 @@ class Clusters:
         for place in self.order:
             yield self.index.cluster_at(place)
 
-    def identities(self) -> list:
-        """``(namespace, name, file)`` of each cluster, in order, without reading any."""
-        index = self.index
-        keys = dict(zip(index.valid, index.valid_keys))
-        return [(*keys[place], index.file_of(place)) for place in self.order]
+    def file_of_key(self, namespace: str, name: str) -> str | None:
+        """The file of the cluster of that name, without reading it; None when there is none."""
+        place = self.index.keys.get((namespace, name))
+        return None if place is None else self.index.file_of(place)
 
     def take(self, start: int, stop: int | None, want=None) -> list:
         """The clusters of ``[start:stop]`` whose file ``want`` accepts (all without ``want``);

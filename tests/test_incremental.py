@@ -329,3 +329,46 @@ def test_a_staged_golden_edit_is_caught(repo):
     assert rendered(check(repo)) == {"ml/caffe2-gpu"}
     git(repo, "update-index", "--assume-unchanged", str(target))  # Git no longer looks at it
     assert rendered(check(repo)) == {"ml/caffe2-gpu"}
+
+
+def test_shards_add_up_to_the_full_check_of_the_record(repo):
+    (repo / "clusters" / "conn-b.yaml").unlink()  # its record line and golden folder are left behind
+    lines = (repo / RECORD).read_text().splitlines(True)
+    conn_a = next(i for i, line in enumerate(lines) if "/conn-a " in line)
+    lines[conn_a] = lines[conn_a].replace("clusters/conn-a.yaml", "clusters/moved.yaml")
+    (repo / RECORD).write_text("".join(lines))
+    full = check(repo, full=True)
+    record = [m for m in full.messages if m.startswith("record:")]
+    assert len(record) == 2 and any("conn-b, which is no longer rendered" in m for m in record), full.messages
+    assert any("the line of" in m and "/conn-a" in m for m in record)
+    for count in (2, 3):
+        parts = [check(repo, full=True, shard=(k, count)) for k in range(1, count + 1)]
+        assert sorted(m for p in parts for m in p.messages) == sorted(full.messages)
+
+
+def test_a_parsed_record_finds_each_line_by_key(repo):
+    lines = incremental.read_record(str(repo))[0].lines
+    keys = list(lines)
+    assert keys == sorted(keys) and len(keys) == len(lines) == 8
+    for key in keys:
+        assert key in lines and lines[key].key == key and lines[key].file.startswith("clusters/")
+    assert [line.key for line in lines.values()] == keys == [k for k, _ in lines.items()]
+    for missing in ("", "a", keys[0] + "x", "zzz/zzz", 3):
+        assert missing not in lines
+    with pytest.raises(KeyError):
+        lines["nope/nope"]
+
+
+@pytest.mark.parametrize("order", [
+    ["a/m", "a/n", "a-b/c", "b/a"],  # the model's order: namespaces apart, names in order
+    ["b/a", "a/n", "a-b/c", "a/m"],  # any other order is sorted too
+])
+def test_recorded_lines_come_in_key_order(tmp_path, order):
+    recorder = incremental.Recorder()
+    for key in order:
+        recorder._note(key, "0" * 64, f"clusters/{key.replace('/', '_')}.yaml", ("catalog/x y.yaml",))
+    with recorder:
+        made = list(recorder.lines(incremental.Worktree(str(tmp_path))))
+    assert [line.key for line in made] == sorted(order) == ["a-b/c", "a/m", "a/n", "b/a"]
+    assert len(recorder) == 4 and made[0].deps == ("catalog/x y.yaml",) and made[0].file == "clusters/a-b_c.yaml"
+    assert recorder._in_order is (order[0] == "a/m")
