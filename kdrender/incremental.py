@@ -49,6 +49,7 @@ RECORD = "kdrender.record"
 FORMAT = "kdrender-record 1"
 MAX_RECORD_BYTES = 256 << 20
 MAX_INPUT_BYTES = 64 << 20  # a file larger than this is not hashed: its bundles are rendered again
+HASHED = 4096  # hashed files a Worktree remembers (apps and connected clusters' files are asked for again)
 _HEX = re.compile(r"[0-9a-f]{64}\Z")
 _KEY = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?\Z")
 _SAFE = re.compile(r"[^\x21-\x7e]|[%,]")
@@ -224,6 +225,8 @@ class Worktree:
         if rel in self.index:
             return self.index[rel]
         if rel not in self._hashed:
+            if len(self._hashed) >= HASHED:  # most are asked for once (a bundle's own file): bounded
+                self._hashed.clear()
             self._hashed[rel] = _hash_file(os.path.join(self.root, rel))
         return self._hashed[rel]
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import sys
 from array import array
+from collections.abc import Sequence
 
 from .load import RepoFiles, is_extra, load_repo, read_file, scan_files
 from .model import Model
@@ -62,7 +63,7 @@ class FileEntry:
 
 
 class Index:
-    def __init__(self, root: str, repo: RepoFiles, base, files: list, keep: bool, late_known: bool = False):
+    def __init__(self, root: str, repo: RepoFiles, base, files: Sequence, keep: bool, late_known: bool = False):
         self.root, self.repo, self.base, self.files = root, repo, base, files
         self.budget = repo.budget
         self.keep = keep
@@ -137,7 +138,7 @@ class Index:
         base = entry.number << SHIFT
         made = {}  # document index -> its key, one tuple for the key and the order
         for i, ns, name, conns in entry.ctxs:
-            key = made[i] = (ns, name)
+            key = made[i] = (sys.intern(ns), name)  # one namespace string, not one per cluster a worker sent
             first = self.keys.setdefault(key, base | i)
             if first != base | i:
                 self.dups.append((key, base | i))
@@ -147,7 +148,7 @@ class Index:
             ordinal = len(self.valid)
             self.valid.append(base | i)
             key = made.get(i)
-            self.valid_keys.append(key if key == (ns, name) else (ns, name))
+            self.valid_keys.append(key if key == (ns, name) else (sys.intern(ns), name))
             if own:
                 self.own_names[ordinal] = own
             for fp in fps:
@@ -301,6 +302,28 @@ class Clusters:
         return None if place is None else self.index.cluster_at(place)
 
 
+class Paths(Sequence):
+    """Repo-relative paths, in order, as one text and where each starts: a few bytes a path
+    besides its characters (a list of 50,000 str holds four times that)."""
+
+    def __init__(self, paths):
+        self._starts = array("I")
+        at = 0
+        for path in paths:
+            self._starts.append(at)
+            at += len(path) + 1
+        self._text = "".join(f"{path}\0" for path in paths)  # NUL: in no path
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return [self[i] for i in range(*item.indices(len(self)))]
+        start = self._starts[item]
+        return self._text[start:self._text.index("\0", start)]
+
+
 def _index_chunk(numbers: list) -> list:
     index = _STATE["index"]
     return [index.index_file(number) for number in numbers]
@@ -346,6 +369,7 @@ def check_repo(root: str, cluster_files: list | None = None, namespace: str | No
         files = selected = sorted(set(cluster_files))
     if _outcache():  # past a number of files it stops recording (the index may then use workers)
         _outcache().files_to_read(len(files))
+    files = Paths(files)
     index = Index(root, repo, base, files, keep=len(files) <= KEEP)
     index.selection = cluster_files is not None
     index.chosen = len(selected)
@@ -354,7 +378,7 @@ def check_repo(root: str, cluster_files: list | None = None, namespace: str | No
         others, problems = scan_files(root, "clusters")
         repo.problems.extend(problems)
         chosen = set(selected)
-        index.files = files = files + [rel for rel in others if rel not in chosen]
+        index.files = files = Paths([*files, *(rel for rel in others if rel not in chosen)])
         index.keep = index.keep and len(files) <= KEEP
         index.run(range(len(selected), len(files)))
     if index.late:  # apps or configs in cluster files: they belong to the catalog, so check again with them

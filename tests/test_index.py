@@ -172,3 +172,27 @@ def test_a_hostile_file_fails_alone_among_many_good_ones(fleet, tmp_path):
         "(limits.nodes in kdrender.yaml); not read"]
     assert "invalid YAML" not in result.stdout + result.stderr
     assert result.stderr.splitlines()[-1] == "kdrender: 1 problem found"
+
+
+def test_paths_keep_each_path_as_given():
+    from kdrender.index import Paths
+
+    given = ["clusters/a.yaml", "clusters/ü/é.yaml", "clusters/x y\nz.yaml", "c.json"]
+    paths = Paths(given)
+    assert len(paths) == 4 and list(paths) == given and paths[1] == "clusters/ü/é.yaml"
+    assert paths[-1] == "c.json" and paths[1:3] == given[1:3] and paths[::-2] == given[::-2]
+    assert len(Paths([])) == 0 and list(Paths([])) == []
+    with pytest.raises(IndexError):
+        paths[4]
+
+
+def test_a_worktree_forgets_hashed_files_but_not_their_ids(tmp_path, monkeypatch):
+    from kdrender import incremental
+
+    monkeypatch.setattr(incremental, "HASHED", 2)
+    for n in range(5):
+        (tmp_path / f"f{n}").write_text(f"{n}\n")
+    tree = incremental.Worktree(str(tmp_path))
+    want = [incremental.blob_id(f"{n}\n".encode()) for n in range(5)]
+    assert [tree.blob(f"f{n}") for n in range(5)] == want == [tree.blob(f"f{n}") for n in range(5)]
+    assert len(tree._hashed) <= 2 and tree.blob("missing") is None
