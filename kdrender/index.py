@@ -76,11 +76,11 @@ class Index:
         self.chosen = 0  # with a selection: the selected files are files[:chosen]
         self.chosen_apps: set = set()  # the apps of their clusters, as written
         self.chosen_conns: set = set()  # the names of the clusters they connect to
-        self.keys: dict = {}  # (namespace, name) -> place of the first cluster the repo rules see
+        self.keys = Keys()  # (namespace, name) -> place of the first cluster the repo rules see
         self.dups: list = []  # (key, place) of the others
         self.connections: list = []  # (place, namespace, name, names) of clusters with connections
         self.valid = array("q")  # place of each cluster of the model, in the order indexed
-        self.valid_keys: list = []  # its (namespace, name)
+        self.valid_keys = Pairs()  # its (namespace, name)
         self.own_names: dict = {}  # ordinal -> name problems of the cluster alone
         # 32 bits: a fingerprint two names share by chance only makes those clusters be read again
         self.fps = [array("I") for _ in range(BUCKETS)]
@@ -136,9 +136,8 @@ class Index:
         elif entry.raw:
             self.raw[entry.number] = entry.raw
         base = entry.number << SHIFT
-        made = {}  # document index -> its key, one tuple for the key and the order
         for i, ns, name, conns in entry.ctxs:
-            key = made[i] = (sys.intern(ns), name)  # one namespace string, not one per cluster a worker sent
+            key = (ns, name)
             first = self.keys.setdefault(key, base | i)
             if first != base | i:
                 self.dups.append((key, base | i))
@@ -147,8 +146,7 @@ class Index:
         for i, ns, name, own, fps, cluster in entry.clusters:
             ordinal = len(self.valid)
             self.valid.append(base | i)
-            key = made.get(i)
-            self.valid_keys.append(key if key == (ns, name) else (sys.intern(ns), name))
+            self.valid_keys.append((ns, name))
             if own:
                 self.own_names[ordinal] = own
             for fp in fps:
@@ -322,6 +320,112 @@ class Paths(Sequence):
             return [self[i] for i in range(*item.indices(len(self)))]
         start = self._starts[item]
         return self._text[start:self._text.index("\0", start)]
+
+
+class Pairs:
+    """``(namespace, name)`` pairs of strings, appended in turn and read back by number: their
+    UTF-8 in one buffer and where each part ends (a few bytes a pair besides its characters; a
+    list of tuples of str holds about 130)."""
+
+    def __init__(self):
+        self._text = bytearray()
+        self._ends = array("Q")  # two a pair: where its namespace ends, where its name ends
+
+    def __len__(self) -> int:
+        return len(self._ends) // 2
+
+    def append(self, pair: tuple) -> int:
+        for part in pair:
+            self._text += part.encode("utf-8", "surrogatepass")
+            self._ends.append(len(self._text))
+        return len(self) - 1
+
+    def _parts(self, number: int) -> tuple:
+        start = self._ends[2 * number - 1] if number else 0
+        middle, end = self._ends[2 * number], self._ends[2 * number + 1]
+        return self._text[start:middle], self._text[middle:end]
+
+    def __getitem__(self, number: int) -> tuple:
+        return tuple(part.decode("utf-8", "surrogatepass") for part in self._parts(number))
+
+    def same(self, number: int, encoded: tuple) -> bool:
+        return self._parts(number) == encoded
+
+
+class Keys:
+    """The place of the first cluster of each ``(namespace, name)`` the repo rules see (a mapping
+    for ``get``, ``in``, ``[]`` and ``setdefault``): the pairs in a :class:`Pairs`, found through
+    an open-addressing table of their numbers (about 50 bytes a cluster; a dict of tuples, 200).
+    A pair that is not two strings (a broken document's) is kept in a dict."""
+
+    def __init__(self):
+        self._pairs = Pairs()
+        self._places = array("q")
+        self._hashes = array("q")
+        self._slots = array("i", [-1]) * 16  # pair number, or -1; at most half are used
+        self._odd: dict = {}
+
+    def __len__(self) -> int:
+        return len(self._places) + len(self._odd)
+
+    @staticmethod
+    def _encoded(key) -> tuple | None:
+        if isinstance(key, tuple) and len(key) == 2 and all(type(part) is str for part in key):
+            return tuple(part.encode("utf-8", "surrogatepass") for part in key)
+        return None
+
+    def _slot(self, key, encoded: tuple) -> int:
+        """The slot of ``key``, or the empty slot where it would go."""
+        mask, slot = len(self._slots) - 1, hash(key)
+        while True:
+            slot &= mask
+            number = self._slots[slot]
+            if number < 0 or self._pairs.same(number, encoded):
+                return slot
+            slot += 1
+
+    def get(self, key, default=None):
+        encoded = self._encoded(key)
+        if encoded is None:
+            return self._odd.get(key, default) if _hashable(key) else default
+        number = self._slots[self._slot(key, encoded)]
+        return default if number < 0 else self._places[number]
+
+    def __contains__(self, key) -> bool:
+        return self.get(key) is not None
+
+    def __getitem__(self, key) -> int:
+        place = self.get(key)
+        if place is None:
+            raise KeyError(key)
+        return place
+
+    def setdefault(self, key, place: int) -> int:
+        encoded = self._encoded(key)
+        if encoded is None:
+            return self._odd.setdefault(key, place)
+        slot = self._slot(key, encoded)
+        if self._slots[slot] >= 0:
+            return self._places[self._slots[slot]]
+        self._slots[slot] = self._pairs.append(key)
+        self._places.append(place)
+        self._hashes.append(hash(key))
+        if 2 * len(self._places) > len(self._slots):
+            self._slots = array("i", [-1]) * (2 * len(self._slots))
+            mask = len(self._slots) - 1
+            for number, slot in enumerate(self._hashes):
+                while self._slots[slot & mask] >= 0:
+                    slot += 1
+                self._slots[slot & mask] = number
+        return place
+
+
+def _hashable(value) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _index_chunk(numbers: list) -> list:

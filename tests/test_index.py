@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import APP_YAML, CLUSTER_YAML, edit
 from kdrender import index, stream
@@ -196,3 +198,36 @@ def test_a_worktree_forgets_hashed_files_but_not_their_ids(tmp_path, monkeypatch
     want = [incremental.blob_id(f"{n}\n".encode()) for n in range(5)]
     assert [tree.blob(f"f{n}") for n in range(5)] == want == [tree.blob(f"f{n}") for n in range(5)]
     assert len(tree._hashed) <= 2 and tree.blob("missing") is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "ns", "ü", "x\x00y"]),
+                          st.one_of(st.text(max_size=6), st.integers(0, 3), st.none())), max_size=80),
+       st.lists(st.tuples(st.sampled_from(["a", "zz"]), st.text(max_size=4)), max_size=10))
+def test_keys_answer_as_a_dict_of_the_same_pairs(pairs, probes):
+    from kdrender.index import Keys
+
+    keys, plain = Keys(), {}
+    for place, key in enumerate(pairs):
+        assert keys.setdefault(key, place) == plain.setdefault(key, place)
+    assert len(keys) == len(plain)
+    for key in [*pairs, *probes, ("a", ["unhashable"]), "a/b", ("a",)]:
+        try:
+            want = plain.get(key)
+        except TypeError:
+            want = None
+        assert keys.get(key) == want and (key in keys) == (want is not None)
+        if want is None:
+            with pytest.raises(KeyError):
+                keys[key]
+        else:
+            assert keys[key] == want
+
+
+def test_pairs_give_back_what_was_appended():
+    from kdrender.index import Pairs
+
+    given = [("a", "b"), ("", ""), ("ü\ud800", "x/y"), ("ns", "")]
+    pairs = Pairs()
+    assert [pairs.append(p) for p in given] == [0, 1, 2, 3]
+    assert len(pairs) == 4 and [pairs[n] for n in range(4)] == given
