@@ -1,9 +1,10 @@
 """``--shard K/N``: a deterministic split of a repo's clusters over N CI jobs.
 
-A bundle belongs to shard ``1 + int(sha256("<namespace>/<name>")[:16], 16) % N``: the same on
-every run, machine and Python (never ``hash()``, which is seeded per process).  A problem of
-``validate`` belongs to the shard of its file's path (``sha256("<path>")`` the same way), so all
-the problems of one file stay together; problems of ``kdrender.yaml`` and ``catalog/`` are
+A bundle belongs to the shard of its cluster file's path, ``1 + int(sha256("<path>")[:16], 16) % N``:
+the same on every run, machine and Python (never ``hash()``, which is seeded per process), and the
+bundles of one file stay together.  A golden folder of no cluster belongs to the shard of its path
+(``golden/<namespace>/<name>``).  A problem of ``validate`` belongs to the shard of its file's
+path the same way, so all the problems of one file stay together; problems of ``kdrender.yaml`` and ``catalog/`` are
 reported by shard 1 only.  Every shard still reads and validates the whole repo: the
 cross-cluster rules (duplicate names, connections, object-name collisions) see every cluster;
 only what is rendered, compared and reported is split.  The union of the N shards is exactly
