@@ -474,7 +474,7 @@ class Recorder:
     writes for them, in key order, and :meth:`record` the record of all that went by."""
 
     def __init__(self):
-        self._spool = None  # the noted rows ("<key> <digest> <file> <files>"), made at the first bundle
+        self._spool = None  # the noted record rows (inputs "-"), made at the first bundle
         self._size = 0
         self._groups: dict = {}  # namespace -> [first byte, end, last name] of its rows
         self._in_order = True  # each namespace's rows together and by name (the model's order)
@@ -497,7 +497,7 @@ class Recorder:
 
         if self._spool is None:
             self._spool = tempfile.TemporaryFile()
-        row = f"{key} {digest} {quote(file)} {','.join(quote(d) for d in deps) or '-'}\n".encode("utf-8")
+        row = f"{Line(key, '-', digest, file, deps).text()}\n".encode("utf-8")  # its inputs' digest: when read
         self._spool.write(row)
         namespace, name = key.split("/", 1)
         group = self._groups.get(namespace)
@@ -516,7 +516,7 @@ class Recorder:
             return
         spool = self._spool
         spool.flush()
-        if not self._in_order:  # not in the model's order: sorted here (a row starts with its key)
+        if not self._in_order:  # not in the model's order: sorted here ("bundle <key> ...": by key)
             spool.seek(0)
             yield from sorted(spool.read().decode("utf-8").splitlines())
             return
@@ -531,10 +531,9 @@ class Recorder:
     def lines(self, tree: Worktree):
         """The :class:`Line` of each noted bundle, in key order, as ``build`` writes it."""
         for row in self._rows():
-            key, digest, file, deps = row.split(" ")
-            file = unquote(file) if "%" in file else file
-            deps = () if deps == "-" else tuple(unquote(d) if "%" in d else d for d in deps.split(","))
-            yield Line(key, inputs_digest(tree, file, deps) or "0" * 64, digest, file, deps)
+            line = _line(row)
+            line.inputs = inputs_digest(tree, line.file, line.deps) or "0" * 64
+            yield line
 
     def close(self) -> None:
         if self._spool is not None:

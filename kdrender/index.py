@@ -300,56 +300,56 @@ class Clusters:
         return None if place is None else self.index.cluster_at(place)
 
 
-class Paths(Sequence):
-    """Repo-relative paths, in order, as one text and where each starts: a few bytes a path
-    besides its characters (a list of 50,000 str holds four times that)."""
+class Texts(Sequence):
+    """Strings in order, as their UTF-8 in one buffer and where each ends: a few bytes a string
+    besides its characters (a list of 50,000 paths as str holds four times that)."""
 
-    def __init__(self, paths):
-        self._starts = array("I")
-        at = 0
-        for path in paths:
-            self._starts.append(at)
-            at += len(path) + 1
-        self._text = "".join(f"{path}\0" for path in paths)  # NUL: in no path
+    def __init__(self, texts=()):
+        self._data = bytearray()
+        self._ends = array("Q")
+        for text in texts:
+            self.append(text)
 
     def __len__(self) -> int:
-        return len(self._starts)
+        return len(self._ends)
+
+    def append(self, text: str) -> int:
+        """Add ``text``; its number."""
+        self._data += text.encode("utf-8", "surrogatepass")
+        self._ends.append(len(self._data))
+        return len(self._ends) - 1
+
+    def encoded(self, number: int) -> bytes:
+        if not 0 <= number < len(self._ends):
+            raise IndexError(number)
+        return bytes(self._data[self._ends[number - 1] if number else 0:self._ends[number]])
 
     def __getitem__(self, item):
         if isinstance(item, slice):
             return [self[i] for i in range(*item.indices(len(self)))]
-        start = self._starts[item]
-        return self._text[start:self._text.index("\0", start)]
+        return self.encoded(item + len(self) if item < 0 else item).decode("utf-8", "surrogatepass")
 
 
 class Pairs:
-    """``(namespace, name)`` pairs of strings, appended in turn and read back by number: their
-    UTF-8 in one buffer and where each part ends (a few bytes a pair besides its characters; a
-    list of tuples of str holds about 130)."""
+    """``(namespace, name)`` pairs of strings, appended in turn and read back by number, as
+    :class:`Texts` (a list of tuples of str holds about 130 bytes a pair besides the characters)."""
 
     def __init__(self):
-        self._text = bytearray()
-        self._ends = array("Q")  # two a pair: where its namespace ends, where its name ends
+        self._parts = Texts()  # two a pair
 
     def __len__(self) -> int:
-        return len(self._ends) // 2
+        return len(self._parts) // 2
 
     def append(self, pair: tuple) -> int:
-        for part in pair:
-            self._text += part.encode("utf-8", "surrogatepass")
-            self._ends.append(len(self._text))
-        return len(self) - 1
-
-    def _parts(self, number: int) -> tuple:
-        start = self._ends[2 * number - 1] if number else 0
-        middle, end = self._ends[2 * number], self._ends[2 * number + 1]
-        return self._text[start:middle], self._text[middle:end]
+        namespace, name = pair
+        self._parts.append(namespace)
+        return self._parts.append(name) // 2
 
     def __getitem__(self, number: int) -> tuple:
-        return tuple(part.decode("utf-8", "surrogatepass") for part in self._parts(number))
+        return self._parts[2 * number], self._parts[2 * number + 1]
 
     def same(self, number: int, encoded: tuple) -> bool:
-        return self._parts(number) == encoded
+        return (self._parts.encoded(2 * number), self._parts.encoded(2 * number + 1)) == encoded
 
 
 class Keys:
@@ -473,7 +473,7 @@ def check_repo(root: str, cluster_files: list | None = None, namespace: str | No
         files = selected = sorted(set(cluster_files))
     if _outcache():  # past a number of files it stops recording (the index may then use workers)
         _outcache().files_to_read(len(files))
-    files = Paths(files)
+    files = Texts(files)
     index = Index(root, repo, base, files, keep=len(files) <= KEEP)
     index.selection = cluster_files is not None
     index.chosen = len(selected)
@@ -482,7 +482,7 @@ def check_repo(root: str, cluster_files: list | None = None, namespace: str | No
         others, problems = scan_files(root, "clusters")
         repo.problems.extend(problems)
         chosen = set(selected)
-        index.files = files = Paths([*files, *(rel for rel in others if rel not in chosen)])
+        index.files = files = Texts([*files, *(rel for rel in others if rel not in chosen)])
         index.keep = index.keep and len(files) <= KEEP
         index.run(range(len(selected), len(files)))
     if index.late:  # apps or configs in cluster files: they belong to the catalog, so check again with them

@@ -176,8 +176,8 @@ def test_a_hostile_file_fails_alone_among_many_good_ones(fleet, tmp_path):
     assert result.stderr.splitlines()[-1] == "kdrender: 1 problem found"
 
 
-def test_paths_keep_each_path_as_given():
-    from kdrender.index import Paths
+def test_texts_keep_each_path_as_given():
+    from kdrender.index import Texts as Paths
 
     given = ["clusters/a.yaml", "clusters/ü/é.yaml", "clusters/x y\nz.yaml", "c.json"]
     paths = Paths(given)
