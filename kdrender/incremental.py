@@ -49,10 +49,13 @@ RECORD = "kdrender.record"
 FORMAT = "kdrender-record 1"
 MAX_RECORD_BYTES = 256 << 20
 MAX_INPUT_BYTES = 64 << 20  # a file larger than this is not hashed: its bundles are rendered again
+MAX_PATTERNS = 1000  # names up to which Git picks the files of those names out of golden/ (its command line)
 HASHED = 4096  # hashed files a Worktree remembers (apps and connected clusters' files are asked for again)
 _HEX = re.compile(r"[0-9a-f]{64}\Z")
 _KEY = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?\Z")
 _SAFE = re.compile(r"[^\x21-\x7e]|[%,]")
+# a repo-relative path of plain parts (none empty, "." or ".."), the common case of :func:`_path`
+_PLAIN = re.compile(r"(?!\.\.?(/|\Z))[\w.@+=~-]+(/(?!\.\.?(/|\Z))[\w.@+=~-]+)*\Z", re.ASCII)
 
 
 class RecordError(ValueError):
@@ -97,6 +100,8 @@ def tool_digest() -> str:
 
 
 def quote(path: str) -> str:
+    if path.isascii() and path.isprintable() and " " not in path and "%" not in path and "," not in path:
+        return path
     return _SAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8")), path)
 
 
@@ -161,23 +166,33 @@ class Worktree:
     def _entry(self, entry: str) -> tuple:
         """A line of ``git ls-files -s -v``: the path, and its blob id when the index vouches for the
         file (a regular file Git shows unchanged, neither assume-unchanged nor skip-worktree)."""
-        head, _, path = entry.partition("\t")
-        tag, mode, blob, stage = (head.split(" ") + ["", "", "", ""])[:4]
-        if tag == "H" and mode in ("100644", "100755") and stage == "0" and path not in self.dirty:
-            return path, blob
-        if tag != "H":  # assume-unchanged or skip-worktree: Git does not look at the file
+        head, _, path = entry.partition("\t")  # "<tag> <mode> <blob id> <stage>"
+        if head.startswith(("H 100644 ", "H 100755 ")) and head.endswith(" 0") and path not in self.dirty:
+            return path, head[9:-2]
+        if not head.startswith("H "):  # assume-unchanged or skip-worktree: Git does not look at the file
             self.dirty.add(path)
         return path, None
 
-    def golden_bundles(self, under: str = GOLDEN):
+    def golden_bundles(self, under: str = GOLDEN, names=None):
         """``(key, [(golden/-relative path, blob id or None)])`` of each bundle folder below
         ``under`` that Git tracks, in Git's order, read from ``git ls-files`` as a stream (a fleet's
         listing is never held whole); the key is None for a file outside any bundle folder.
-        Blob ids are None where the index does not vouch for the file (see :meth:`_entry`)."""
+        Blob ids are None where the index does not vouch for the file (see :meth:`_entry`).
+        With ``names`` (``under`` a namespace's folder), only the files of those names directly in
+        its bundle folders: Git picks them out of its index."""
+        if names is not None and len(names) <= MAX_PATTERNS:  # shell patterns, special characters escaped
+            if not names:
+                return
+            patterns = sorted(f"{_glob(under.rstrip('/'))}/*/{_glob(name)}" for name in names)
+            entries = self._stream("--glob-pathspecs", "ls-files", "-s", "-v", "-z", "--", *patterns)
+        else:
+            entries = self._stream("--literal-pathspecs", "ls-files", "-s", "-v", "-z", "--", under)
         key, files = None, []
-        for entry in self._stream("ls-files", "-s", "-v", "-z", "--", under):
+        for entry in entries:
             path, blob = self._entry(entry)
             parts = path.split("/", 3)
+            if names is not None and (len(parts) != 4 or "/" in parts[3] or parts[3] not in names):
+                continue  # (too many names for patterns: picked out here)
             if len(parts) < 4 or parts[0] != GOLDEN:
                 yield None, [(path, None)]
                 continue
@@ -197,7 +212,7 @@ class Worktree:
         from .review.revision import _env
 
         try:
-            proc = subprocess.Popen(["git", "-C", self.root, "--literal-pathspecs", *args], stdout=subprocess.PIPE,
+            proc = subprocess.Popen(["git", "-C", self.root, *args], stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL, env=_env())
         except OSError as exc:
             raise _NoGit(str(exc)) from None
@@ -260,6 +275,11 @@ class Worktree:
             return None
 
 
+def _glob(text: str) -> str:
+    """``text`` as a Git glob pathspec that matches only itself."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
 class _NoGit(Exception):
     pass
 
@@ -299,6 +319,7 @@ class Lines(Mapping):
 
     def __init__(self, text: str, starts: array):
         self._text, self._starts = text, starts  # the text checked by :func:`parse`; its rows' offsets
+        self._next = 0  # where the last line found ends: lookups in key order go without a search
 
     def _row(self, i: int) -> str:
         start = self._starts[i]
@@ -309,14 +330,19 @@ class Lines(Mapping):
         return self._text[start:self._text.index(" ", start)]
 
     def _find(self, key: str) -> int:
-        i = bisect_left(range(len(self._starts)), key, key=self._key)
-        return i if i < len(self._starts) and self._key(i) == key else -1
+        i, count = self._next, len(self._starts)
+        if not (i < count and self._key(i) == key):
+            i = bisect_left(range(count), key, key=self._key)
+            if not (i < count and self._key(i) == key):
+                return -1
+        self._next = i + 1
+        return i
 
     def __getitem__(self, key: str) -> Line:
         i = self._find(key)
         if i < 0:
             raise KeyError(key)
-        return _line(self._row(i))
+        return _trusted_line(self._row(i))
 
     def __iter__(self):
         return (self._key(i) for i in range(len(self._starts)))
@@ -335,7 +361,12 @@ class Lines(Mapping):
         return self.in_order()
 
     def in_order(self):
-        return (_line(self._row(i)) for i in range(len(self._starts)))
+        return (_trusted_line(row) for row in self.rows())
+
+    def rows(self):
+        """Each line's text, in key order."""
+        text, starts = self._text, self._starts
+        return (text[start:text.index("\n", start)] for start in starts)
 
 
 class Record:
@@ -416,10 +447,19 @@ def _line(row: str) -> Line:
 
 def _path(text: str) -> str:
     path = unquote(text) if "%" in text else text
+    if _PLAIN.match(path):  # most paths: no need to look at each part
+        return path
     if not path or path.startswith("/") or any(part in ("", ".", "..") for part in path.split("/")) \
             or any(ord(c) < 32 for c in path):
         raise ValueError(f"{text!r} is not a repo-relative path")
     return path
+
+
+def _trusted_line(row: str) -> Line:
+    """A row that :func:`parse` has checked, as a :class:`Line` (its paths only unquoted)."""
+    _, key, inputs, outputs, file, deps = row.split(" ")
+    return Line(key, inputs, outputs, unquote(file) if "%" in file else file,
+                () if deps == "-" else tuple(unquote(d) if "%" in d else d for d in deps.split(",")))
 
 
 def read_record(root: str) -> tuple[Record | None, str | None]:
@@ -608,9 +648,8 @@ def plan(root: str, base: str | None = None) -> Plan:
         if trusted is None or trusted.header() != record.header():
             result.note = f"{rel} is new or its header changed since {ref}: every bundle was checked"
             return result
-        moved = {k for k in set(record.lines) | set(trusted.lines)
-                 if k not in record.lines or k not in trusted.lines
-                 or record.lines[k].text() != trusted.lines[k].text()}
+        moved = {key for key, ours, theirs in _merged(_keyed(record.lines.rows()), _keyed(trusted.lines.rows()))
+                 if ours != theirs}  # lines that differ, or are in one record only
     else:
         moved = set()
     if record.tool != tool_digest() or record.shared != shared_digest(tree, record.shared_files):
@@ -641,22 +680,19 @@ def plan(root: str, base: str | None = None) -> Plan:
             if len(parts) < 4:
                 return result
             golden.add(f"{parts[1]}/{parts[2]}")
-    load = set(record.shared_files) & set(cluster_files)
-    known_files = set()
-    for key, line in record.lines.items():
-        known_files.add(line.file)
-        fresh = key in clean and inputs_digest(tree, line.file, line.deps) == line.inputs
-        if fresh:
-            result.skipped.add(key)
+    cluster_files = set(cluster_files)
+    load = set(record.shared_files) & cluster_files
+    new_files = set(cluster_files)  # those no line names
+    for line in record.lines.in_order():
+        new_files.discard(line.file)
+        if line.key in clean and inputs_digest(tree, line.file, line.deps) == line.inputs:
+            result.skipped.add(line.key)
         else:
             load.add(line.file)
-    load |= set(cluster_files) - known_files  # new cluster files
-    by_file: dict = {}
-    for key, line in record.lines.items():
-        by_file.setdefault(line.file, []).append(key)
-    for file in list(load):  # the other bundles of a file that is loaded are rendered too
-        result.skipped -= set(by_file.get(file, ()))
-    result.files = sorted(f for f in load if f in set(cluster_files))
+    load |= new_files
+    if load:  # the other bundles of a file that is loaded are rendered too
+        result.skipped.difference_update(key for key, file in map(_key_file, record.lines.rows()) if file in load)
+    result.files = sorted(load & cluster_files)
     result.candidates = sorted(golden - result.skipped)
     result.full = False
     return result
@@ -664,7 +700,7 @@ def plan(root: str, base: str | None = None) -> Plan:
 
 def index_files(record: Record, names: set, skip: set) -> set:
     """Recorded cluster files that define a cluster named one of ``names`` (in any namespace)."""
-    return {line.file for key, line in record.lines.items() if key.split("/", 1)[1] in names} - skip
+    return {file for key, file in map(_key_file, record.lines.rows()) if key.split("/", 1)[1] in names} - skip
 
 
 def load_subset(root: str, plan_: Plan, cache=None):
@@ -701,7 +737,8 @@ def record_messages(plan_: Plan, recorder: Recorder, in_scope=None) -> list:
     if record is None:
         return []
     out = []
-    for key, have, want in _merged(record.lines.in_order(), recorder.lines(plan_.tree)):
+    for key, have, want in _merged(((line.key, line) for line in record.lines.in_order()),
+                                   ((line.key, line) for line in recorder.lines(plan_.tree))):
         if want is None and not plan_.full and key in plan_.skipped:
             continue  # a line the plan vouched for
         if in_scope is not None and not in_scope(key, have):
@@ -719,18 +756,30 @@ def record_messages(plan_: Plan, recorder: Recorder, in_scope=None) -> list:
 
 
 def _merged(ours, theirs):
-    """``(key, line of ours or None, line of theirs or None)`` of two streams of lines in key order."""
+    """``(key, item of ours or None, item of theirs or None)`` of two streams of ``(key, item)``
+    in key order."""
     a, b = next(ours, None), next(theirs, None)
     while a is not None or b is not None:
-        if b is None or (a is not None and a.key < b.key):
-            yield a.key, a, None
+        if b is None or (a is not None and a[0] < b[0]):
+            yield a[0], a[1], None
             a = next(ours, None)
-        elif a is None or b.key < a.key:
-            yield b.key, None, b
+        elif a is None or b[0] < a[0]:
+            yield b[0], None, b[1]
             b = next(theirs, None)
         else:
-            yield a.key, a, b
+            yield a[0], a[1], b[1]
             a, b = next(ours, None), next(theirs, None)
+
+
+def _keyed(rows):
+    """``(key, row)`` of record rows."""
+    return ((row.split(" ", 2)[1], row) for row in rows)
+
+
+def _key_file(row: str) -> tuple:
+    """The key and the cluster file of a record row (checked by :func:`parse`)."""
+    _, key, _, _, file, _ = row.split(" ")
+    return key, unquote(file) if "%" in file else file
 
 
 def full_plan(root: str) -> Plan:

@@ -56,8 +56,8 @@ def _holders(the_plan, wanted: dict) -> set:
     keys: set = set()
     for namespace, names in sorted(wanted.items()):
         sources = set().union(*map(_sources, names))
-        for key, files in the_plan.tree.golden_bundles(f"{GOLDEN}/{namespace}/"):
-            if key in the_plan.skipped and any(path.rsplit("/", 1)[-1] in sources for path, _ in files):
+        for key, _ in the_plan.tree.golden_bundles(f"{GOLDEN}/{namespace}/", sources):  # files of those names
+            if key in the_plan.skipped:
                 keys.add(key)
     return keys
 

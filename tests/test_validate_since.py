@@ -53,7 +53,35 @@ def test_a_changed_cluster_loads_it_and_the_clusters_it_involves(repo):
     assert any("members" in p for p in same_as_full(repo))
 
 
-def test_a_new_cluster_whose_objects_take_an_unchanged_clusters_names(repo):
+@pytest.fixture(params=["patterns", "listing"])
+def picked(request, monkeypatch):
+    """Git picks the files of the names out of golden/ (patterns), or kdrender from the whole
+    listing (more names than a command line should carry)."""
+    from kdrender import incremental
+
+    if request.param == "listing":
+        monkeypatch.setattr(incremental, "MAX_PATTERNS", 0)
+    return request.param
+
+
+def test_git_patterns_match_only_the_names_they_escape(tmp_path):
+    from kdrender.incremental import Worktree
+
+    folder = tmp_path / "golden" / "ns" / "b"
+    folder.mkdir(parents=True)
+    for name in ("x*.yaml", "xy.yaml", "x?.yaml"):
+        (folder / name).write_text("a: 1\n")
+    (tmp_path / "golden" / "ns" / "b" / "deep").mkdir()
+    (tmp_path / "golden" / "ns" / "b" / "deep" / "x*.yaml").write_text("a: 1\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-A")
+    tree = Worktree(str(tmp_path))
+    assert [(k, sorted(p for p, _ in files)) for k, files in tree.golden_bundles("golden/ns/", {"x*.yaml"})] \
+        == [("ns/b", ["ns/b/x*.yaml"])]
+    assert list(tree.golden_bundles("golden/ns/", set())) == []
+
+
+def test_a_new_cluster_whose_objects_take_an_unchanged_clusters_names(repo, picked):
     # its headless Service is the member Service of spark-instance's controller
     (repo / "clusters" / "new.yaml").write_text(connected(SPARK, "spark-instance-controller-0"))
     assert "clusters/spark221e2.yaml" in loaded(repo)
@@ -61,7 +89,7 @@ def test_a_new_cluster_whose_objects_take_an_unchanged_clusters_names(repo):
     assert any("the same as the member Service of role 'controller' of cluster 'spark-instance'" in p for p in found)
 
 
-def test_a_new_cluster_taking_a_name_an_unchanged_cluster_reserves_without_writing_it(repo):
+def test_a_new_cluster_taking_a_name_an_unchanged_cluster_reserves_without_writing_it(repo, picked):
     # spark211-instance writes no readiness Service, but its name is reserved (resolve.object_names)
     assert not (repo / "golden" / "analytics" / "spark211-instance" / "service-spark211-instance-ready.yaml").exists()
     (repo / "clusters" / "new.yaml").write_text(connected(SPARK, "spark211-instance-ready"))
