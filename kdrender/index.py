@@ -40,7 +40,8 @@ from .record import record
 KEEP = 256  # cluster files up to which the index keeps the clusters themselves
 SHIFT = 24  # a document's place: file number << SHIFT | its index in the file (< 2**24: limits.nodes)
 FP_MASK = 0xFFFFFFFF
-BUCKETS = 64  # fingerprints are kept in this many arrays (finding the shared ones needs one at a time)
+BUCKETS = 64  # fingerprints are kept in this many buckets (finding the shared ones needs one at a time)
+SPILL = 512  # a bucket's fingerprints held before they go to the index's temporary file
 CATALOG_KINDS = ("KubeDirectorApp", "KubeDirectorConfig")
 
 _STATE: dict = {}  # the index being built, for the forked workers
@@ -83,8 +84,7 @@ class Index:
         self.valid_keys = Pairs()  # its (namespace, name)
         self.own_names: dict = {}  # ordinal -> name problems of the cluster alone
         # 32 bits: a fingerprint two names share by chance only makes those clusters be read again
-        self.fps = [array("I") for _ in range(BUCKETS)]
-        self.fp_of = [array("i") for _ in range(BUCKETS)]  # the ordinal of each fingerprint's cluster
+        self.fingerprints = Fingerprints()
         self.kept: dict = {}  # place -> Cluster (small runs)
         self._loaded = (None, None)
 
@@ -149,9 +149,7 @@ class Index:
             self.valid_keys.append((ns, name))
             if own:
                 self.own_names[ordinal] = own
-            for fp in fps:
-                self.fps[fp % BUCKETS].append(fp)
-                self.fp_of[fp % BUCKETS].append(ordinal)
+            self.fingerprints.add(fps, ordinal)
             if cluster is not None:
                 self.kept[base | i] = cluster
 
@@ -237,7 +235,10 @@ class Index:
 
     def _order(self) -> array:
         """The places of the model's clusters, in the model's order (namespace, name, file)."""
-        order = sorted(range(len(self.valid)), key=self.valid_keys.__getitem__)
+        keys, count = self.valid_keys, len(self.valid)
+        if not self.dups and all(keys[o] < keys[o + 1] for o in range(count - 1)):
+            return array("q", self.valid)  # indexed in that order (files named after their clusters)
+        order = sorted(range(count), key=keys.sort_key)
         if self.dups:  # one name twice: by file too
             order.sort(key=self._order_key)
         return array("q", (self.valid[o] for o in order))
@@ -245,9 +246,10 @@ class Index:
     def _shared_names(self, broken: set) -> set:
         """Ordinals of the clusters (in files without errors) that share an object name's fingerprint."""
         shared: set = set()
-        for fps, owners in zip(self.fps, self.fp_of):
+        for bucket in self.fingerprints.buckets():  # fingerprint << 32 | ordinal
             seen, twice = set(), set()
-            for fp in fps:
+            for entry in bucket:
+                fp = entry >> 32
                 if fp in seen:
                     twice.add(fp)
                 else:
@@ -255,12 +257,14 @@ class Index:
             if not twice:
                 continue
             groups: dict = {}
-            for fp, ordinal in zip(fps, owners):
+            for entry in bucket:
+                fp, ordinal = entry >> 32, entry & 0xFFFFFFFF
                 if fp in twice and self.file_of(self.valid[ordinal]) not in broken:
                     groups.setdefault(fp, set()).add(ordinal)
             for group in groups.values():
                 if len(group) > 1:
                     shared |= group
+        self.fingerprints.close()
         return shared
 
 
@@ -348,8 +352,58 @@ class Pairs:
     def __getitem__(self, number: int) -> tuple:
         return self._parts[2 * number], self._parts[2 * number + 1]
 
+    def sort_key(self, number: int) -> bytes:
+        """Bytes that sort as the pair does (UTF-8 keeps the order of code points; a NUL, which no
+        namespace holds, ends the namespace)."""
+        return self._parts.encoded(2 * number) + b"\0" + self._parts.encoded(2 * number + 1)
+
     def same(self, number: int, encoded: tuple) -> bool:
         return (self._parts.encoded(2 * number), self._parts.encoded(2 * number + 1)) == encoded
+
+
+class Fingerprints:
+    """The object names' fingerprints, each with its cluster's ordinal, in :data:`BUCKETS` buckets by
+    fingerprint; a bucket's entries go to a temporary file :data:`SPILL` at a time, so memory does
+    not grow with the repo.  :meth:`buckets` gives back one bucket at a time."""
+
+    def __init__(self):
+        self._pending = [array("Q") for _ in range(BUCKETS)]
+        self._runs: list = [[] for _ in range(BUCKETS)]  # (offset, count) of a bucket's entries in the spool
+        self._spool = None
+        self._size = 0
+
+    def add(self, fps, ordinal: int) -> None:
+        for fp in fps:
+            pending = self._pending[fp % BUCKETS]
+            pending.append(fp << 32 | ordinal)
+            if len(pending) >= SPILL:
+                self._spill(fp % BUCKETS)
+
+    def _spill(self, bucket: int) -> None:
+        import tempfile
+
+        if self._spool is None:
+            self._spool = tempfile.TemporaryFile()
+        pending = self._pending[bucket]
+        self._spool.write(pending.tobytes())
+        self._runs[bucket].append((self._size, len(pending)))
+        self._size += len(pending) * pending.itemsize
+        self._pending[bucket] = array("Q")
+
+    def buckets(self):
+        """Each bucket's entries (``fingerprint << 32 | ordinal``) as one array, in turn."""
+        for bucket in range(BUCKETS):
+            entries = array("Q")
+            for offset, count in self._runs[bucket]:
+                self._spool.seek(offset)
+                entries.frombytes(self._spool.read(count * entries.itemsize))
+            entries.extend(self._pending[bucket])
+            yield entries
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+        self.__init__()
 
 
 class Keys:

@@ -65,7 +65,9 @@ def test_the_project_repo(monkeypatch):
     assert whole[0] == [] and len(whole[3]) == len(list((PROJECT / "clusters").iterdir()))
 
 
-def test_a_repo_with_every_kind_of_cross_cluster_problem(kd, monkeypatch):
+@pytest.mark.parametrize("spill", [index.SPILL, 1])  # 1: every fingerprint goes through the temporary file
+def test_a_repo_with_every_kind_of_cross_cluster_problem(kd, monkeypatch, spill):
+    monkeypatch.setattr(index, "SPILL", spill)
     files = {"catalog/web.yaml": APP_YAML}
     for i in range(MANY):
         files[f"clusters/c{i:03d}.yaml"] = cluster(f"c{i}", "a" if i % 3 else "a-b")
@@ -231,3 +233,25 @@ def test_pairs_give_back_what_was_appended():
     pairs = Pairs()
     assert [pairs.append(p) for p in given] == [0, 1, 2, 3]
     assert len(pairs) == 4 and [pairs[n] for n in range(4)] == given
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.text("a-z.", max_size=4), st.text("a-zé0", max_size=4)), max_size=30))
+def test_pairs_sort_keys_sort_as_the_pairs(pairs):
+    kept = index.Pairs()
+    for pair in pairs:
+        kept.append(pair)
+    assert [kept[n] for n in sorted(range(len(pairs)), key=kept.sort_key)] == sorted(pairs)
+
+
+def test_fingerprints_give_back_each_bucket_whole(monkeypatch):
+    monkeypatch.setattr(index, "SPILL", 3)
+    prints = index.Fingerprints()
+    added = [(fp, ordinal) for ordinal in range(50) for fp in (ordinal * 7919 % 1000, 2 ** 32 - 1 - ordinal)]
+    for fp, ordinal in added:
+        prints.add([fp], ordinal)
+    got = [sorted(divmod(entry, 2 ** 32) for entry in bucket) for bucket in prints.buckets()]
+    assert len(got) == index.BUCKETS
+    assert got == [sorted(e for e in added if e[0] % index.BUCKETS == b) for b in range(index.BUCKETS)]
+    prints.close()
+    assert all(len(bucket) == 0 for bucket in prints.buckets())
