@@ -28,7 +28,9 @@ per-cluster wall time within 10%.  A size whose golden tree would not fit the di
 build and check.
 
 The JSON file has every measurement, the targets and the verdicts.  Timings on a shared machine
-are noisy: the load average is printed with the results.
+are noisy: the load average is printed with the results.  Before each measured run (and each pass of
+the floors) the suite waits for the disk to write back what the commands before it left (``sync``,
+not timed), so no case pays for another's writes.
 """
 
 from __future__ import annotations
@@ -74,6 +76,13 @@ def tree_pss(pid: int) -> int:
     return total
 
 
+def settle() -> None:
+    """Wait until the kernel has written back what earlier commands left dirty (``sync``), so no
+    measurement pays for the writes of the one before it (build writes a golden tree that the disk
+    takes many seconds to absorb; the check or generate run after it would be charged for that)."""
+    os.sync()
+
+
 def run_once(cmd: list, cwd: str, env: dict) -> dict:
     """One process: wall seconds, CPU seconds and peak memory (bytes), stdout discarded.
 
@@ -82,6 +91,7 @@ def run_once(cmd: list, cwd: str, env: dict) -> dict:
     share the parent's pages until they touch them, so neither figure alone tells the total)."""
     import threading
 
+    settle()
     start = time.perf_counter()
     with open(os.devnull, "wb") as devnull:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=devnull, stderr=subprocess.PIPE)
@@ -198,6 +208,7 @@ def write_floor(golden: str, dest: str, runs: int) -> dict:
     times = []
     for _ in range(1 + runs):
         shutil.rmtree(dest, ignore_errors=True)
+        settle()
         start = time.perf_counter()
         for rel, data in files:
             path = os.path.join(dest, rel)
@@ -221,12 +232,13 @@ def write_floor_apart(golden: str, dest: str, runs: int) -> dict:
 def git_floor(repo: str, runs: int) -> float:
     """Median seconds of the two listings any check that trusts Git must read, on the same repo in
     the same run: ``git status`` of the working tree (every golden file stat'ed) and ``git ls-files``
-    of golden/ (each file's blob id)."""
+    of golden/ (each file's index entry: its flags)."""
     times = []
     for _ in range(runs):
+        settle()
         start = time.perf_counter()
         for cmd in (["status", "--porcelain=v1", "-z", "-uall", "--ignored=matching"],
-                    ["ls-files", "-s", "-v", "-z", "--", "golden"]):
+                    ["ls-files", "-v", "-z", "--", "golden"]):
             subprocess.run(["git", "-C", repo, *cmd], stdout=subprocess.DEVNULL, check=True)
         times.append(time.perf_counter() - start)
     return statistics.median(times)

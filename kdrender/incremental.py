@@ -2,19 +2,23 @@
 must render again.
 
 The record has one line per bundle: its key (``<namespace>/<name>``), a digest of its inputs,
-a digest of its golden files, its cluster file and the other files it reads (its app's file,
-the files of the clusters it connects to and of their apps).  A header names the kdrender that
+the Git tree id of its golden folder (what ``git ls-tree`` shows for it once committed), its
+cluster file and the other files it reads (its app's file, the files of the clusters it connects
+to and of their apps).  A header names the kdrender that
 wrote it (version and a digest of its installed code and data, PyYAML's version) and a digest of
 what every bundle reads (``kdrender.yaml``, the ``configcliFile``, the file of the
 KubeDirectorConfig settings, apps defined outside ``catalog/``).  File digests are Git blob ids
 (sha1 of ``"blob <size>\\0" + content``): taken from Git's index for files Git shows unchanged
 (``git diff-files``: stat-clean, neither assume-unchanged nor skip-worktree), hashed for the
-others.
+others.  A bundle's tree id is computed from the files build writes, so a check reads the golden
+folders of a fleet as Git lists them at ``HEAD`` (one tree object a namespace), not file by file.
 
 ``check`` skips a bundle only when all of this holds:
 
 * the record is well formed, was written by this same kdrender, and its header matches;
-* the bundle's line holds the digest of its inputs now, and of its golden folder now;
+* the bundle's line holds the digest of its inputs now, and the tree id of its golden folder at
+  ``HEAD``, where ``git status`` shows nothing of that folder changed (staged, unstaged, new or
+  ignored) and Git's index flags none of its files assume-unchanged or skip-worktree;
 * neither its golden files nor its line differ from the trusted revision (``HEAD``, or
   ``--base REF``): a hand edit of a golden file and of the record to match is an edit of
   committed files, so it is rendered again;
@@ -46,12 +50,14 @@ GOLDEN = "golden"
 # beside golden/, not in it: the golden tree stays exactly the bundles (and does not change when a
 # cluster file is renamed); not YAML or JSON, so neither Argo CD nor Flux would ever apply it
 RECORD = "kdrender.record"
-FORMAT = "kdrender-record 1"
+FORMAT = "kdrender-record 2"
 MAX_RECORD_BYTES = 256 << 20
 MAX_INPUT_BYTES = 64 << 20  # a file larger than this is not hashed: its bundles are rendered again
+BATCH = 1000  # folders on one git command line
 MAX_PATTERNS = 1000  # names up to which Git picks the files of those names out of golden/ (its command line)
 HASHED = 4096  # hashed files a Worktree remembers (apps and connected clusters' files are asked for again)
 _HEX = re.compile(r"[0-9a-f]{64}\Z")
+_OID = re.compile(r"[0-9a-f]{40}\Z")  # a Git object id (SHA-1, Git's default object format)
 _KEY = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?\Z")
 _SAFE = re.compile(r"[^\x21-\x7e]|[%,]")
 # a repo-relative path of plain parts (none empty, "." or ".."), the common case of :func:`_path`
@@ -67,6 +73,14 @@ class RecordError(ValueError):
 def blob_id(data: bytes) -> str:
     """Git's object id of a file with this content."""
     return sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def tree_id(files) -> str:
+    """Git's object id of a folder holding these files, ``(path, blob id)`` pairs of regular
+    (non-executable) files directly in it: what Git computes when the folder is committed."""
+    entries = sorted((path.rsplit("/", 1)[-1].encode("utf-8"), blob) for path, blob in files)
+    body = b"".join(b"100644 %s\0%s" % (name, bytes.fromhex(blob)) for name, blob in entries)
+    return sha1(b"tree %d\0" % len(body) + body).hexdigest()
 
 
 def digest_lines(lines) -> str:
@@ -157,7 +171,7 @@ class Worktree:
                 self.untracked.add(path)
             elif xy[1] != " ":
                 self.dirty.add(path)
-        listed = [p for p in paths if p != GOLDEN]  # golden/ is read as a stream: golden_bundles
+        listed = [p for p in paths if p != GOLDEN]  # golden/ is read by folder: bundle_trees, golden_bundles
         for entry in _split(self._run("ls-files", "-s", "-v", "-z", "--", *listed)):
             path, blob = self._entry(entry)
             if blob is not None:
@@ -205,8 +219,45 @@ class Worktree:
         if files:
             yield key, files
 
-    def _stream(self, *args: str):
-        """The NUL-separated entries of a git command's output, as they come."""
+    def bundle_trees(self):
+        """``(key, tree id)`` of each folder two levels below golden/ at ``HEAD`` (a bundle folder),
+        in Git's order, from one tree object a namespace; the key is None for anything else
+        there (a file, a submodule).  Files of golden/ the index flags (assume-unchanged,
+        skip-worktree, unmerged) join :attr:`dirty`."""
+        self._flagged(GOLDEN)
+        namespaces = []
+        for entry in self._stream("--literal-pathspecs", "ls-tree", "-z", "HEAD", "--", f"{GOLDEN}/"):
+            head, _, path = entry.partition("\t")  # "<mode> <type> <id>"
+            if not head.startswith("040000 tree ") or path.count("/") != 1:
+                yield None, path
+                return
+            namespaces.append(path)
+        for start in range(0, len(namespaces), BATCH):  # bounded command lines
+            batch = [f"{path}/" for path in namespaces[start:start + BATCH]]
+            for entry in self._stream("--literal-pathspecs", "ls-tree", "-z", "HEAD", "--", *batch):
+                head, _, path = entry.partition("\t")  # "<mode> <type> <id>"
+                parts = path.split("/")
+                if not head.startswith("040000 tree ") or len(parts) != 3 or parts[0] != GOLDEN:
+                    yield None, path
+                    return
+                yield f"{parts[1]}/{parts[2]}", head[12:]
+
+    def _flagged(self, folder: str) -> None:
+        """Add to :attr:`dirty` the files of ``folder`` whose index entry is not a plain "H" one
+        (``git ls-files -v``): counted as the output streams by, parsed only when one is found."""
+        entries = plain = 0
+        tail = b"\0"  # the end of what came before (the first entry follows no NUL of its own)
+        for chunk in self._chunks("--literal-pathspecs", "ls-files", "-v", "-z", "--", folder):
+            entries += chunk.count(b"\0")
+            plain += (tail + chunk).count(b"\0H ")  # one across two blocks is counted once
+            tail = (tail + chunk)[-2:]
+        if plain < entries:  # the entry after the last NUL counts no NUL: never more plain than entries
+            for entry in self._stream("--literal-pathspecs", "ls-files", "-v", "-z", "--", folder):
+                if not entry.startswith("H "):
+                    self.dirty.add(entry[2:])
+
+    def _chunks(self, *args: str):
+        """A git command's output, a block at a time."""
         import subprocess
 
         from .review.revision import _env
@@ -217,19 +268,23 @@ class Worktree:
         except OSError as exc:
             raise _NoGit(str(exc)) from None
         try:
-            rest = b""
-            for chunk in iter(lambda: proc.stdout.read(1 << 16), b""):
-                *entries, rest = (rest + chunk).split(b"\0")
-                yield from (e.decode("utf-8", "surrogateescape") for e in entries if e)
-            if rest:
-                yield rest.decode("utf-8", "surrogateescape")
+            yield from iter(lambda: proc.stdout.read(1 << 16), b"")
             if proc.wait() != 0:
-                raise _NoGit(f"git {args[0]} failed")
+                raise _NoGit(f"git {next(a for a in args if not a.startswith('-'))} failed")
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
             proc.stdout.close()
+
+    def _stream(self, *args: str):
+        """The NUL-separated entries of a git command's output, as they come."""
+        rest = b""
+        for chunk in self._chunks(*args):
+            *entries, rest = (rest + chunk).split(b"\0")
+            yield from (e.decode("utf-8", "surrogateescape") for e in entries if e)
+        if rest:
+            yield rest.decode("utf-8", "surrogateescape")
 
     def exists(self, rel: str) -> bool:
         """Whether a file Git lists is there (only the changed ones may be gone)."""
@@ -425,7 +480,7 @@ def parse(raw: bytes) -> Record:
         if len(parts) != 6 or parts[0] != "bundle":
             raise RecordError(f"line {number}: expected 'bundle <namespace>/<name> <inputs> <outputs> <file> <files>'")
         _, key, inputs, outputs, file, deps = parts
-        if not _KEY.match(key) or not _HEX.match(inputs) or not _HEX.match(outputs):
+        if not _KEY.match(key) or not _HEX.match(inputs) or not _OID.match(outputs):
             raise RecordError(f"line {number}: a malformed key or digest")
         if key <= previous:
             raise RecordError(f"line {number}: {key} is out of order or listed twice")
@@ -498,11 +553,6 @@ def inputs_digest(tree: Worktree, file: str, deps) -> str | None:
     return digest_lines(lines)
 
 
-def outputs_digest(files) -> str:
-    """Digest of a bundle's golden files: ``(golden/-relative path, blob id)`` pairs."""
-    return digest_lines(f"{quote(path)} {blob}" for path, blob in sorted(files))
-
-
 def shared_digest(tree: Worktree, files) -> str:
     return digest_lines([tool_digest()] + [f"{quote(f)} {tree.blob(f) or '-'}" for f in files])
 
@@ -528,7 +578,7 @@ class Recorder:
         for files in clusters:
             if files:
                 key = files[0][0].rsplit("/", 1)[0]
-                digest = outputs_digest((p, blob_id(t.encode("utf-8"))) for p, t in files)
+                digest = tree_id((p, blob_id(t.encode("utf-8"))) for p, t in files)
                 self._note(key, digest, *files.source)
             yield files
 
@@ -659,27 +709,28 @@ def plan(root: str, base: str | None = None) -> Plan:
     cluster_files, refused = scan_files(root, "clusters")
     if refused:
         return result
-    dirty_folders = {"/".join(p.split("/")[1:3]) for p in changed}
-    golden: set = set()  # "<namespace>/<name>" of every golden folder
-    clean: set = set()  # those whose files Git vouches for and match their record line
+    golden: set = set()  # "<namespace>/<name>" of every golden folder (at HEAD, or changed since)
+    clean: set = set()  # those Git shows unchanged whose tree id is their record line's
     try:
-        for key, files in tree.golden_bundles():
-            if key is None:  # a file outside any bundle folder
-                return result
-            golden.add(key)
-            line = record.lines.get(key)
-            if (line is not None and key not in moved and key not in dirty_folders
-                    and all(blob is not None and path.count("/") == 2 for path, blob in files)
-                    and outputs_digest(files) == line.outputs):
-                clean.add(key)
+        trees = list(tree.bundle_trees())  # (also notes the flagged files of golden/ as dirty)
     except _NoGit:
         return result
-    for path in tree.untracked:  # new files: their folders are dirty, so only the layout matters
-        if path.startswith(GOLDEN + "/"):
-            parts = path.split("/")
-            if len(parts) < 4:
-                return result
-            golden.add(f"{parts[1]}/{parts[2]}")
+    dirty_folders = set()
+    for path in changed | {p for p in tree.dirty if p.startswith(GOLDEN + "/")}:  # staged, changed, new
+        parts = path.split("/")
+        if path == rel:
+            continue
+        if len(parts) < 4:  # a file outside any bundle folder
+            return result
+        dirty_folders.add(f"{parts[1]}/{parts[2]}")
+    golden |= dirty_folders
+    for key, oid in trees:
+        if key is None:  # a file (or a submodule) outside any bundle folder at HEAD
+            return result
+        golden.add(key)
+        line = record.lines.get(key)
+        if line is not None and oid == line.outputs and key not in moved and key not in dirty_folders:
+            clean.add(key)
     cluster_files = set(cluster_files)
     load = set(record.shared_files) & cluster_files
     new_files = set(cluster_files)  # those no line names

@@ -83,6 +83,10 @@ def test_record_layout(repo):
     assert all(row.startswith("bundle ") and len(row.split(" ")) == 6 for row in bundles)
     line = next(r for r in bundles if r.startswith("bundle analytics/conn-b "))
     assert line.split(" ")[4:] == ["clusters/conn-b.yaml", "catalog/spark221e2.json,clusters/conn-a.yaml"]
+    # each bundle's outputs are the tree id Git gives its committed golden folder
+    for row in bundles:
+        _, key, _, outputs, _, _ = row.split(" ")
+        assert outputs == git(repo, "rev-parse", f"HEAD:golden/{key}").strip()
     # beside golden/, not in it: the golden tree is exactly the bundles
     assert not list((repo / "golden").glob("**/kdrender.record"))
     assert [p.name for p in (repo / "golden").iterdir() if p.is_file()] == []
@@ -110,7 +114,7 @@ def forge_record(root: Path, folder: str) -> None:
     for row in text.splitlines():
         parts = row.split(" ")
         if row.startswith(f"bundle {folder} "):
-            parts[3] = incremental.outputs_digest(files)
+            parts[3] = incremental.tree_id(files)
         rows.append(" ".join(parts))
     (root / RECORD).write_text("\n".join(rows) + "\n")
 
@@ -213,10 +217,14 @@ def test_a_duplicate_name_in_a_new_file_is_caught(repo):
     assert result.exit_code == 1 and "is already defined in clusters/again.yaml" in result.stderr
 
 
+HEAD_ = incremental.FORMAT.encode() + b"\ntool " + b"a" * 64 + b"\nshared " + b"b" * 64
+
+
 @pytest.mark.parametrize("content", [
-    b"", b"garbage\n", b"kdrender-record 1\ntool 12\n", b"kdrender-record 1\n" + b"x" * 100,
-    b"\xff\xfe\n", b"kdrender-record 1\ntool " + b"a" * 64 + b"\nshared " + b"b" * 64 + b"\nbundle a/b c d e f\n",
-    b"kdrender-record 1\ntool " + b"a" * 64 + b"\nshared " + b"b" * 64 + b" ../etc\n",
+    b"", b"garbage\n", incremental.FORMAT.encode() + b"\ntool 12\n", incremental.FORMAT.encode() + b"\n" + b"x" * 100,
+    b"\xff\xfe\n", HEAD_ + b"\nbundle a/b c d e f\n", HEAD_ + b" ../etc\n",
+    HEAD_ + b"\nbundle a/b " + b"c" * 64 + b" " + b"d" * 64 + b" clusters/b.yaml -\n",  # outputs: a tree id, 40 digits
+    b"kdrender-record 1\ntool " + b"a" * 64 + b"\nshared " + b"b" * 64 + b"\n",  # the format before tree ids
 ])
 def test_a_broken_record_means_a_full_check_with_one_note(repo, content):
     (repo / RECORD).write_bytes(content)
@@ -329,6 +337,43 @@ def test_a_staged_golden_edit_is_caught(repo):
     assert rendered(check(repo)) == {"ml/caffe2-gpu"}
     git(repo, "update-index", "--assume-unchanged", str(target))  # Git no longer looks at it
     assert rendered(check(repo)) == {"ml/caffe2-gpu"}
+
+
+@pytest.mark.parametrize("batch", [1, 2, incremental.BATCH])
+def test_golden_folders_are_read_namespace_by_namespace_in_batches(repo, monkeypatch, batch):
+    monkeypatch.setattr(incremental, "BATCH", batch)
+    assert check(repo).rendered == 0
+    target = repo / "golden" / "ml" / "caffe2-gpu" / "kustomization.yaml"
+    target.write_text(target.read_text() + "# committed\n")
+    commit(repo, "hand edit")
+    assert rendered(check(repo)) == {"ml/caffe2-gpu"}
+
+
+@pytest.mark.parametrize("flag", ["--assume-unchanged", "--skip-worktree"])
+def test_an_unstaged_edit_of_a_flagged_golden_file_is_caught(repo, flag):
+    target = repo / "golden" / "ml" / "caffe2-gpu" / "kustomization.yaml"
+    git(repo, "update-index", flag, str(target))  # git status no longer shows its changes
+    target.write_text(target.read_text() + "# hidden\n")
+    assert git(repo, "status", "--porcelain") == ""
+    result = check(repo)
+    assert rendered(result) == {"ml/caffe2-gpu"}
+    assert any(m.startswith("changed: golden/ml/caffe2-gpu/kustomization.yaml") for m in result.messages)
+
+
+@pytest.mark.parametrize("cut", range(0, 48, 1))
+def test_flagged_index_entries_are_found_wherever_git_output_is_cut(cut, monkeypatch):
+    tree = object.__new__(incremental.Worktree)
+    tree.dirty = set()
+    for data, want in ((b"H golden/a/b/x\0h golden/a/c/y\0H golden/a/d/z\0", {"golden/a/c/y"}),
+                       (b"H golden/a/b/x\0H golden/a/c/y\0H golden/a/d/z\0", set()),
+                       (b"S golden/a/b/x\0H golden/a/c/y\0", {"golden/a/b/x"})):
+        parsed = []
+        monkeypatch.setattr(tree, "_chunks", lambda *a, d=data: iter([d[:cut], d[cut:]] if 0 < cut < len(d) else [d]))
+        monkeypatch.setattr(tree, "_stream", lambda *a, d=data: parsed.append(1) or
+                            iter(e.decode() for e in d.split(b"\0") if e))
+        tree._flagged("golden")
+        assert tree.dirty == want and bool(parsed) == bool(want)  # parsed only when one is flagged
+        tree.dirty = set()
 
 
 def test_shards_add_up_to_the_full_check_of_the_record(repo):
