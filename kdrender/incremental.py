@@ -222,9 +222,7 @@ class Worktree:
     def bundle_trees(self):
         """``(key, tree id)`` of each folder two levels below golden/ at ``HEAD`` (a bundle folder),
         in Git's order, from one tree object a namespace; the key is None for anything else
-        there (a file, a submodule).  Files of golden/ the index flags (assume-unchanged,
-        skip-worktree, unmerged) join :attr:`dirty`."""
-        self._flagged(GOLDEN)
+        there (a file, a submodule).  Files the index flags are for :meth:`note_flagged`."""
         namespaces = []
         for entry in self._stream("--literal-pathspecs", "ls-tree", "-z", "HEAD", "--", f"{GOLDEN}/"):
             head, _, path = entry.partition("\t")  # "<mode> <type> <id>"
@@ -242,7 +240,7 @@ class Worktree:
                     return
                 yield f"{parts[1]}/{parts[2]}", head[12:]
 
-    def _flagged(self, folder: str) -> None:
+    def note_flagged(self, folder: str) -> None:
         """Add to :attr:`dirty` the files of ``folder`` whose index entry is not a plain "H" one
         (``git ls-files -v``): counted as the output streams by, parsed only when one is found."""
         entries = plain = 0
@@ -712,25 +710,25 @@ def plan(root: str, base: str | None = None) -> Plan:
     golden: set = set()  # "<namespace>/<name>" of every golden folder (at HEAD, or changed since)
     clean: set = set()  # those Git shows unchanged whose tree id is their record line's
     try:
-        trees = list(tree.bundle_trees())  # (also notes the flagged files of golden/ as dirty)
+        tree.note_flagged(GOLDEN)  # assume-unchanged, skip-worktree: git status does not look at them
+        dirty_folders = set()
+        for path in changed | {p for p in tree.dirty if p.startswith(GOLDEN + "/")}:  # staged, changed, new
+            if path == rel:
+                continue
+            parts = path.split("/")
+            if len(parts) < 4:  # a file outside any bundle folder
+                return result
+            dirty_folders.add(f"{parts[1]}/{parts[2]}")
+        golden |= dirty_folders
+        for key, oid in tree.bundle_trees():
+            if key is None:  # a file (or a submodule) outside any bundle folder at HEAD
+                return result
+            golden.add(key)
+            line = record.lines.get(key)
+            if line is not None and oid == line.outputs and key not in moved and key not in dirty_folders:
+                clean.add(key)
     except _NoGit:
         return result
-    dirty_folders = set()
-    for path in changed | {p for p in tree.dirty if p.startswith(GOLDEN + "/")}:  # staged, changed, new
-        parts = path.split("/")
-        if path == rel:
-            continue
-        if len(parts) < 4:  # a file outside any bundle folder
-            return result
-        dirty_folders.add(f"{parts[1]}/{parts[2]}")
-    golden |= dirty_folders
-    for key, oid in trees:
-        if key is None:  # a file (or a submodule) outside any bundle folder at HEAD
-            return result
-        golden.add(key)
-        line = record.lines.get(key)
-        if line is not None and oid == line.outputs and key not in moved and key not in dirty_folders:
-            clean.add(key)
     cluster_files = set(cluster_files)
     load = set(record.shared_files) & cluster_files
     new_files = set(cluster_files)  # those no line names

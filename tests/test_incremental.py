@@ -371,7 +371,7 @@ def test_flagged_index_entries_are_found_wherever_git_output_is_cut(cut, monkeyp
         monkeypatch.setattr(tree, "_chunks", lambda *a, d=data: iter([d[:cut], d[cut:]] if 0 < cut < len(d) else [d]))
         monkeypatch.setattr(tree, "_stream", lambda *a, d=data: parsed.append(1) or
                             iter(e.decode() for e in d.split(b"\0") if e))
-        tree._flagged("golden")
+        tree.note_flagged("golden")
         assert tree.dirty == want and bool(parsed) == bool(want)  # parsed only when one is flagged
         tree.dirty = set()
 
